@@ -1,0 +1,1 @@
+"""Faust agents (thin) and the plain-Python logic they call (agents.logic)."""

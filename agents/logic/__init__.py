@@ -1,0 +1,1 @@
+"""Domain logic: runs without Faust or a broker."""

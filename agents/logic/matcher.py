@@ -1,0 +1,180 @@
+"""The hybrid matcher: semantic similarity + keywords + entities + counter-examples.
+
+Every decision returns its evidence (best sentence, what it matched, each
+score), so an analyst can see why an item matched, and a miss can be
+debugged from the same record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from agents.logic.textnorm import FoldedText, Term, find_name
+from agents.logic.watchlists import LoadedWatchlist, Rule, Watchlist
+
+SEMANTIC_WEIGHT = 0.6
+KEYWORD_BONUS = 0.25
+ENTITY_BONUS = 0.25
+CONTEXT_BONUS = 0.05
+MAX_CONTEXT_COUNTED = 3
+
+Encode = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str  # keyword | entity | context
+    text: str  # the watchlist's term
+    found: str  # the item's words
+
+
+@dataclass(frozen=True)
+class Decision:
+    watchlist: Watchlist
+    version: str
+    matched: bool
+    score: float
+    evidence: dict[str, Any]
+
+
+@dataclass
+class CompiledWatchlist:
+    """A watchlist with its exemplar vectors and parsed terms, built once per version."""
+
+    loaded: LoadedWatchlist
+    exemplar_vectors: np.ndarray
+    counter_vectors: np.ndarray
+    keywords: list[Term] = field(default_factory=list)
+    context: list[Term] = field(default_factory=list)
+    entity_names: list[tuple[str, str]] = field(default_factory=list)  # (canonical, name or alias)
+
+    @classmethod
+    def build(cls, loaded: LoadedWatchlist, encode: Encode) -> "CompiledWatchlist":
+        wl = loaded.watchlist
+        vectors = encode(list(wl.exemplars) + list(wl.counter_examples))
+        return cls(
+            loaded=loaded,
+            exemplar_vectors=vectors[: len(wl.exemplars)],
+            counter_vectors=vectors[len(wl.exemplars) :],
+            keywords=[Term.parse(k) for k in wl.keywords],
+            context=[Term.parse(k) for k in wl.context],
+            entity_names=[(e.name, n) for e in wl.entities for n in (e.name, *e.aliases)],
+        )
+
+    @property
+    def watchlist(self) -> Watchlist:
+        return self.loaded.watchlist
+
+    def lexical_hits(self, doc: FoldedText) -> list[Hit]:
+        hits: list[Hit] = []
+        for kind, terms in (("keyword", self.keywords), ("context", self.context)):
+            for term in terms:
+                found = term.find(doc)
+                if found is not None:
+                    hits.append(Hit(kind, term.text, found))
+        seen: set[str] = set()
+        for canonical, name in self.entity_names:
+            if canonical in seen:
+                continue
+            found = find_name(name, doc)
+            if found is not None:
+                seen.add(canonical)
+                hits.append(Hit("entity", canonical if name == canonical else f"{canonical} ({name})", found))
+        return hits
+
+    def decide(self, chunks: Sequence[str], vectors: np.ndarray, doc: FoldedText) -> Decision:
+        wl = self.watchlist
+        th = wl.thresholds
+        sims = vectors @ self.exemplar_vectors.T  # (chunks, exemplars)
+        best_chunk, best_exemplar = np.unravel_index(int(np.argmax(sims)), sims.shape)
+        semantic = float(sims[best_chunk, best_exemplar])
+        counter, counter_text = 0.0, ""
+        if len(self.counter_vectors):
+            csims = vectors @ self.counter_vectors.T
+            ci, cj = np.unravel_index(int(np.argmax(csims)), csims.shape)
+            counter, counter_text = float(csims[ci, cj]), wl.counter_examples[int(cj)]
+
+        hits = self.lexical_hits(doc)
+        kinds = {h.kind for h in hits}
+        n_context = sum(1 for h in hits if h.kind == "context")
+        lexical = (
+            KEYWORD_BONUS * ("keyword" in kinds)
+            + ENTITY_BONUS * ("entity" in kinds)
+            + CONTEXT_BONUS * min(n_context, MAX_CONTEXT_COUNTED)
+        )
+        score = SEMANTIC_WEIGHT * semantic + lexical
+        strong = bool(kinds & {"keyword", "entity"})
+        vetoed = counter > semantic + th.counter_margin and not strong
+        rule = _first_satisfied_rule(wl, kinds, semantic)
+        matched = (not vetoed) and rule is not None and score >= th.match
+
+        sentence_index = _evidence_sentence(chunks, hits, int(best_chunk))
+        evidence = {
+            "sentence": chunks[sentence_index] if chunks else "",
+            "sentence_index": sentence_index,
+            "matched": [{"kind": "exemplar", "text": wl.exemplars[int(best_exemplar)], "found": chunks[int(best_chunk)], "score": round(semantic, 4)}]
+            + [{"kind": h.kind, "text": h.text, "found": h.found} for h in hits],
+            "scores": {
+                "semantic": round(semantic, 4),
+                "lexical": round(lexical, 4),
+                "counter": round(counter, 4),
+                "final": round(score, 4),
+                "threshold": th.match,
+            },
+            "rule": rule or ("vetoed by counter-example" if vetoed else "no rule satisfied"),
+        }
+        if vetoed:
+            evidence["counter_example"] = counter_text
+        return Decision(wl, self.loaded.version, matched, round(score, 4), evidence)
+
+
+def _implicit_rules(wl: Watchlist) -> list[Rule]:
+    return [
+        Rule(name="keyword", require=["keyword"]),
+        Rule(name="entity", require=["entity"]),
+        Rule(name="semantic alone", require=["semantic"], min_semantic=wl.thresholds.semantic_alone),
+    ]
+
+
+def _first_satisfied_rule(wl: Watchlist, kinds: set[str], semantic: float) -> str | None:
+    for rule in wl.rules or _implicit_rules(wl):
+        ok = all((semantic >= rule.min_semantic) if need == "semantic" else (need in kinds) for need in rule.require)
+        if ok:
+            return rule.name
+    return None
+
+
+def _evidence_sentence(chunks: Sequence[str], hits: list[Hit], best_chunk: int) -> int:
+    """Prefer the sentence holding a keyword or entity; else the semantically closest one."""
+    for hit in hits:
+        if hit.kind in ("keyword", "entity"):
+            single = FoldedText.of
+            for index, chunk in enumerate(chunks):
+                if hit.found and hit.found in single(chunk).folded:
+                    return index
+    return best_chunk
+
+
+class Matcher:
+    """Matches one embedded item against every enabled watchlist."""
+
+    def __init__(self, compiled: Sequence[CompiledWatchlist]):
+        self.compiled = [c for c in compiled if c.watchlist.enabled]
+
+    @classmethod
+    def build(cls, loaded: Sequence[LoadedWatchlist], encode: Encode) -> "Matcher":
+        return cls([CompiledWatchlist.build(entry, encode) for entry in loaded])
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {c.watchlist.id: c.loaded.version for c in self.compiled}
+
+    def decide_all(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
+        doc = FoldedText.of(f"{title}\n{body}")
+        return [c.decide(chunks, vectors, doc) for c in self.compiled]
+
+    def matches(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
+        return [d for d in self.decide_all(title, body, chunks, vectors) if d.matched]

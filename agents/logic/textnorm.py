@@ -1,0 +1,144 @@
+"""Text normalisation and term matching that tolerate case, punctuation and diacritics."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Casefold, drop diacritics and punctuation, collapse spaces: 'Š.A.R.L.' -> 's a r l'."""
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+@dataclass(frozen=True)
+class FoldedText:
+    """An item's text, folded once and shared by every term lookup."""
+
+    folded: str
+    tokens: tuple[str, ...]
+
+    @classmethod
+    def of(cls, text: str) -> "FoldedText":
+        folded = fold(text)
+        return cls(folded=f" {folded} ", tokens=tuple(folded.split()))
+
+
+@dataclass(frozen=True)
+class Term:
+    """A keyword. A trailing '*' matches any word ending ('sanction*'). CJK terms match as substrings."""
+
+    text: str
+    folded: str
+    prefix: bool
+    cjk: bool
+
+    @classmethod
+    def parse(cls, text: str) -> "Term":
+        prefix = text.endswith("*")
+        core = text[:-1] if prefix else text
+        return cls(text=text, folded=fold(core), prefix=prefix, cjk=has_cjk(core))
+
+    def find(self, doc: FoldedText) -> str | None:
+        """The matched words in the document, or None."""
+        if not self.folded:
+            return None
+        if self.cjk:
+            return self.folded if self.folded.replace(" ", "") in doc.folded.replace(" ", "") else None
+        needle = f" {self.folded}" if self.prefix else f" {self.folded} "
+        pos = doc.folded.find(needle)
+        if pos < 0:
+            return None
+        end = doc.folded.find(" ", pos + len(needle) - (0 if self.prefix else 1))
+        return doc.folded[pos + 1 : end if end > 0 else None].strip()
+
+
+# Words that alone say nothing about which organisation is meant.
+GENERIC_NAME_TOKENS = frozenset(
+    """ministry group co company corp corporation ltd limited inc llc plc gmbh ag sa srl
+    technology technologies tech network networks the of and for de la del des du bureau
+    department holdings holding international science sciences information systems
+    services service industry industries trading""".split()
+)
+
+
+def _within_one_or_two(a: str, b: str) -> bool:
+    """Edit distance <= 1 (<= 2 for long words); short words must match exactly."""
+    if a == b:
+        return True
+    limit = 0 if len(a) < 5 else (1 if len(a) < 9 else 2)
+    if limit == 0 or abs(len(a) - len(b)) > limit:
+        return False
+    return _bounded_levenshtein(a, b, limit) <= limit
+
+
+def _bounded_levenshtein(a: str, b: str, limit: int) -> int:
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1
+        previous = current
+    return previous[-1]
+
+
+@lru_cache(maxsize=4096)
+def _name_tokens(name: str) -> tuple[tuple[str, ...], bool]:
+    tokens = tuple(fold(name).split())
+    distinctive = tuple(t for t in tokens if t not in GENERIC_NAME_TOKENS)
+    return (distinctive, True) if distinctive else (tokens, False)
+
+
+def find_name(name: str, doc: FoldedText) -> str | None:
+    """Fuzzy, order-free match of an entity name; None when absent.
+
+    All distinctive tokens must occur close together; generic tokens
+    ('Ministry', 'Group', 'Co.') are ignored so that they never match alone.
+    A name of generic tokens only must appear verbatim.
+    """
+    if has_cjk(name):
+        folded = fold(name).replace(" ", "")
+        return name if folded and folded in doc.folded.replace(" ", "") else None
+    tokens, distinctive = _name_tokens(name)
+    if not tokens:
+        return None
+    if not distinctive:
+        phrase = " ".join(tokens)
+        return phrase if f" {phrase} " in doc.folded else None
+    if len(tokens) == 1:
+        token = tokens[0]
+        for word in doc.tokens:
+            if _within_one_or_two(token, word):
+                return word
+        return None
+    window = len(tokens) + 3
+    positions = [
+        [i for i, word in enumerate(doc.tokens) if _within_one_or_two(token, word)] for token in tokens
+    ]
+    if any(not p for p in positions):
+        return None
+    for start in positions[0]:
+        chosen = [start]
+        for other in positions[1:]:
+            near = [p for p in other if abs(p - start) <= window]
+            if not near:
+                break
+            chosen.append(near[0])
+        else:
+            lo, hi = min(chosen), max(chosen)
+            return " ".join(doc.tokens[lo : hi + 1])
+    return None

@@ -1,0 +1,262 @@
+"""Watchlist files: the model, a safe line-aware loader, and errors as FILE:LINE.
+
+YAML is composed with the safe loader into nodes (which carry line numbers)
+and converted by hand, with a node budget so that an alias bomb fails fast
+instead of expanding. Pydantic then checks types, ranges and unknown fields,
+and each error is mapped back to the line of the offending node.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+MAX_FILE_BYTES = 512 * 1024
+MAX_NODES = 50_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Thresholds(_Strict):
+    """Score cut-offs; calibrated per watchlist with `wirewatch evaluate`."""
+
+    match: float = Field(0.5, ge=0.0, le=2.0, description="final score an item needs to match")
+    semantic_alone: float = Field(
+        0.62, ge=0.0, le=1.0, description="semantic similarity that matches without any keyword or entity"
+    )
+    counter_margin: float = Field(
+        0.03, ge=0.0, le=1.0, description="a counter-example closer than an exemplar by this much vetoes"
+    )
+
+
+class Entity(_Strict):
+    """A named organisation, person or campaign; aliases may be in any script."""
+
+    name: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+
+
+class Rule(_Strict):
+    """Evidence an item must show, all together, for this rule to allow a match."""
+
+    name: str = Field(min_length=1)
+    require: list[Literal["keyword", "entity", "context", "semantic"]] = Field(min_length=1)
+    min_semantic: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class Watchlist(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+    name: str = Field(min_length=1)
+    description: str = ""
+    owner: str = ""
+    enabled: bool = True
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    channels: list[str] = Field(min_length=1)
+    thresholds: Thresholds = Thresholds()
+    exemplars: list[str] = Field(min_length=1)
+    counter_examples: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    context: list[str] = Field(default_factory=list)
+    entities: list[Entity] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+
+    @field_validator("exemplars", "counter_examples", "keywords", "context", "channels")
+    @classmethod
+    def _no_blank_strings(cls, values: list[str]) -> list[str]:
+        for index, value in enumerate(values):
+            if not value.strip():
+                raise ValueError(f"item {index} is empty")
+        return values
+
+
+
+
+@dataclass(frozen=True)
+class WatchlistError:
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+
+
+class WatchlistErrors(Exception):
+    def __init__(self, errors: list[WatchlistError]):
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class LoadedWatchlist:
+    watchlist: Watchlist
+    path: Path
+    version: str  # content hash of the file
+
+
+def content_version(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+class _NodeBudgetExceeded(Exception):
+    pass
+
+
+def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _NodeBudgetExceeded()
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader.construct_scalar(yaml.SafeLoader(""), key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            if key is None or key in result:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "duplicate or non-scalar key" if key else "non-scalar key", key_node.start_mark
+                )
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            result[key] = _to_python(value_node, path + (key,), lines, budget)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(child, path + (i,), lines, budget) for i, child in enumerate(node.value)]
+    loader = yaml.SafeLoader("")
+    return loader.construct_object(node, deep=True)
+
+
+def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int:
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            return lines[loc[:end]]
+    return 1
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(file)"
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = Watchlist
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        nested = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nested is None:
+            return []
+        model = nested
+    return list(model.model_fields)
+
+
+def parse_watchlist(raw: bytes, file: str) -> Watchlist:
+    """Validate one file's bytes; raises WatchlistErrors with FILE:LINE entries."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise WatchlistErrors([WatchlistError(file, 1, "(file)", f"file is {len(raw)} bytes, above the {MAX_FILE_BYTES} byte limit")])
+    if b"\x00" in raw:
+        raise WatchlistErrors([WatchlistError(file, 1, "(file)", "binary file (contains NUL bytes), expected YAML text")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise WatchlistErrors([WatchlistError(file, line, "(file)", f"not valid UTF-8 at byte {exc.start}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise WatchlistErrors([WatchlistError(file, line, "(yaml)", f"YAML syntax error: {exc.problem or exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise WatchlistErrors([WatchlistError(file, 1, "(yaml)", f"YAML error: {exc}")]) from None
+    if node is None:
+        raise WatchlistErrors([WatchlistError(file, 1, "(file)", "file is empty")])
+    lines: dict[tuple[Any, ...], int] = {}
+    try:
+        data = _to_python(node, (), lines, [MAX_NODES])
+    except _NodeBudgetExceeded:
+        raise WatchlistErrors([WatchlistError(file, 1, "(yaml)", f"more than {MAX_NODES} YAML nodes after alias expansion (an alias bomb?)")]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise WatchlistErrors([WatchlistError(file, (mark.line + 1) if mark else 1, "(yaml)", str(exc.problem))]) from None
+    except RecursionError:
+        raise WatchlistErrors([WatchlistError(file, 1, "(yaml)", "YAML nested too deeply")]) from None
+    if not isinstance(data, dict):
+        raise WatchlistErrors([WatchlistError(file, 1, "(file)", f"expected a mapping of fields, got {type(data).__name__}")])
+    try:
+        return Watchlist.model_validate(data)
+    except ValidationError as exc:
+        errors: list[WatchlistError] = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line = _line_for(loc, lines)
+            if err["type"] == "extra_forbidden":
+                message = f"unknown field{_did_you_mean(str(loc[-1]), _allowed_fields(loc[:-1]))}"
+            elif err["type"] == "too_short" and loc and loc[-1] == "exemplars":
+                message = "needs at least one exemplar sentence"
+            else:
+                message = err["msg"]
+            errors.append(WatchlistError(file, line, _field_name(loc), message))
+        raise WatchlistErrors(errors) from None
+
+
+def load_watchlist_file(path: Path) -> LoadedWatchlist:
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise WatchlistErrors([WatchlistError(str(path), 1, "(file)", f"cannot read: {exc.strerror}")]) from None
+    watchlist = parse_watchlist(raw, str(path))
+    return LoadedWatchlist(watchlist=watchlist, path=path, version=content_version(raw))
+
+
+def watchlist_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in {".yaml", ".yml"} and p.is_file())
+
+
+def load_watchlist_dir(directory: Path) -> list[LoadedWatchlist]:
+    """All watchlists of a folder, or WatchlistErrors listing every problem found."""
+    if not directory.is_dir():
+        raise WatchlistErrors([WatchlistError(str(directory), 1, "(folder)", "watchlist folder does not exist")])
+    loaded: list[LoadedWatchlist] = []
+    errors: list[WatchlistError] = []
+    for path in watchlist_files(directory):
+        try:
+            loaded.append(load_watchlist_file(path))
+        except WatchlistErrors as exc:
+            errors.extend(exc.errors)
+    seen: dict[str, LoadedWatchlist] = {}
+    for entry in loaded:
+        first = seen.get(entry.watchlist.id)
+        if first is not None:
+            errors.append(
+                WatchlistError(str(entry.path), 1, "id", f"id {entry.watchlist.id!r} is already used by {first.path}")
+            )
+        else:
+            seen[entry.watchlist.id] = entry
+    if errors:
+        raise WatchlistErrors(errors)
+    return loaded
+
+
+def watchlist_json_schema() -> dict[str, Any]:
+    return Watchlist.model_json_schema()

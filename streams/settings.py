@@ -1,0 +1,116 @@
+"""Runtime settings, read once from the environment.
+
+Each field documents its environment variable next to its default, so that
+`wirewatch` can be configured without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}={raw!r}: expected an integer") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}={raw!r}: expected a number") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker, the CLI and the tests need to agree on."""
+
+    # WIREWATCH_BROKER: kafka://host:port[;host:port]. Empty: start the embedded broker.
+    broker: str = ""
+    # WIREWATCH_PARTITIONS: partitions per topic when wirewatch creates topics.
+    partitions: int = 4
+    # WIREWATCH_WATCHLISTS: folder of watchlist YAML files.
+    watchlists_dir: Path = Path("config/watchlists")
+    # WIREWATCH_DATA_DIR: faust's local state (table snapshots, web port files).
+    data_dir: Path = Path("var/wirewatch")
+    # WIREWATCH_HTTP_PORT: faust web server (health, metrics) of this worker.
+    http_port: int = 6066
+    # WIREWATCH_APP_ID: consumer-group id prefix; workers sharing it share the work.
+    app_id: str = "wirewatch"
+    # WIREWATCH_SESSION_TIMEOUT: seconds; group join waits about half of this (DESIGN §3).
+    session_timeout_s: float = 6.0
+    # WIREWATCH_HEARTBEAT_INTERVAL: seconds between consumer heartbeats.
+    heartbeat_interval_s: float = 2.0
+    # WIREWATCH_EMBED_BATCH: items per embedding batch.
+    embed_batch: int = 32
+    # WIREWATCH_EMBED_WITHIN: seconds to wait for a batch to fill.
+    embed_within_s: float = 0.2
+    # WIREWATCH_MAX_ITEM_BYTES: larger news messages go to deadletter.
+    max_item_bytes: int = 1_000_000
+    # WIREWATCH_RELOAD_INTERVAL: seconds between watchlist folder checks.
+    reload_interval_s: float = 1.0
+    # SLACK_BOT_TOKEN: bot token. Never logged.
+    slack_token: str = field(default="", repr=False)
+    # SLACK_API_URL: Web API base URL, passed to slack-sdk as base_url.
+    slack_api_url: str = DEFAULT_SLACK_API_URL
+    # WIREWATCH_CONSOLE_ALERTS: 1 prints each alert readably on the worker console.
+    console_alerts: bool = False
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        api_url = _env("SLACK_API_URL", DEFAULT_SLACK_API_URL)
+        if not api_url.endswith("/"):
+            api_url += "/"
+        return cls(
+            broker=_env("WIREWATCH_BROKER", ""),
+            partitions=_env_int("WIREWATCH_PARTITIONS", 4),
+            watchlists_dir=Path(_env("WIREWATCH_WATCHLISTS", "config/watchlists")),
+            data_dir=Path(_env("WIREWATCH_DATA_DIR", "var/wirewatch")),
+            http_port=_env_int("WIREWATCH_HTTP_PORT", 6066),
+            app_id=_env("WIREWATCH_APP_ID", "wirewatch"),
+            session_timeout_s=_env_float("WIREWATCH_SESSION_TIMEOUT", 6.0),
+            heartbeat_interval_s=_env_float("WIREWATCH_HEARTBEAT_INTERVAL", 2.0),
+            embed_batch=_env_int("WIREWATCH_EMBED_BATCH", 32),
+            embed_within_s=_env_float("WIREWATCH_EMBED_WITHIN", 0.2),
+            max_item_bytes=_env_int("WIREWATCH_MAX_ITEM_BYTES", 1_000_000),
+            reload_interval_s=_env_float("WIREWATCH_RELOAD_INTERVAL", 1.0),
+            slack_token=_env("SLACK_BOT_TOKEN", ""),
+            slack_api_url=api_url,
+            console_alerts=_env("WIREWATCH_CONSOLE_ALERTS", "0") in {"1", "true", "yes"},
+        )
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """host:port list for kafka-python, from the kafka:// URL."""
+        return broker_url_to_servers(self.broker)
+
+
+def broker_url_to_servers(url: str) -> list[str]:
+    """Turn `kafka://a:9092;b:9092` (faust style) into `["a:9092", "b:9092"]`."""
+    if not url:
+        raise ValueError("no broker URL given")
+    servers: list[str] = []
+    for part in url.replace(",", ";").split(";"):
+        part = part.strip()
+        if "://" in part:
+            part = part.split("://", 1)[1]
+        if part:
+            servers.append(part.rstrip("/"))
+    return servers
