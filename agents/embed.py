@@ -1,0 +1,55 @@
+"""Agent `embed`: news -> news.embedded, a batch at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import faust
+
+from agents.logic.chunking import chunk_item
+from agents.runtime import Runtime
+from streams.records import EmbeddedItem, InvalidMessage, NewsItem
+
+
+def _iso_from_epoch(seconds: float | None) -> str:
+    if not seconds:
+        return ""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def register(app: faust.App, runtime: Runtime) -> None:
+    topics = runtime.topics
+    assert topics is not None
+    settings = runtime.settings
+
+    @app.agent(topics.news, name="embed")
+    async def embed(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(settings.embed_batch, within=settings.embed_within_s):
+            deliveries: list[asyncio.Future] = []
+            valid: list[tuple[faust.EventT, NewsItem, list[str]]] = []
+            for event in events:
+                runtime.counters["news.in"] += 1
+                try:
+                    item = NewsItem.from_bytes(event.message.value, settings.max_item_bytes)
+                except InvalidMessage as exc:
+                    deliveries.append(await runtime.dead_letter("embed", str(exc), event))
+                    continue
+                valid.append((event, item, chunk_item(item)))
+            if valid:
+                texts = [chunk for _, _, chunks in valid for chunk in chunks]
+                vectors = await runtime.off_loop(runtime.model_pool, runtime.embedder.encode, texts)
+                start = 0
+                for event, item, chunks in valid:
+                    embedded = EmbeddedItem(
+                        item=item,
+                        model=runtime.embedder.model_name,
+                        chunks=chunks,
+                        vectors=vectors[start : start + len(chunks)],
+                        ingested_at=_iso_from_epoch(event.message.timestamp),
+                    )
+                    start += len(chunks)
+                    deliveries.append(await topics.embedded.send(key=item.id.encode(), value=embedded.to_bytes()))
+                runtime.counters["news.embedded"] += len(valid)
+            # At least once: the batch is acked only after every output is on the broker.
+            await asyncio.gather(*deliveries)

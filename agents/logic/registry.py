@@ -1,0 +1,89 @@
+"""The active watchlists, reloaded from disk when files change.
+
+A reload is all-or-nothing: if any file is invalid, the previous good set
+stays active and the errors are reported. Versions are content hashes, so
+every worker reading the same files converges on the same versions without
+talking to the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from agents.logic.matcher import Encode, Matcher
+from agents.logic.watchlists import WatchlistErrors, load_watchlist_dir, watchlist_files
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReloadOutcome:
+    changed: bool
+    ok: bool
+    versions: dict[str, str]
+    errors: list[str]
+
+
+def folder_fingerprint(directory: Path) -> str:
+    """Cheap change detector: names, sizes and mtimes of the watchlist files."""
+    digest = hashlib.sha256()
+    try:
+        for path in watchlist_files(directory):
+            stat = path.stat()
+            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    except OSError as exc:
+        digest.update(f"error:{exc}".encode())
+    return digest.hexdigest()
+
+
+class WatchlistRegistry:
+    def __init__(self, directory: Path, encode: Encode, on_event: Callable[[dict], None] | None = None):
+        self.directory = directory
+        self.encode = encode
+        self.on_event = on_event
+        self.matcher: Matcher | None = None
+        self._fingerprint = ""
+        self.last_errors: list[str] = []
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self.matcher.versions if self.matcher else {}
+
+    def load_initial(self) -> None:
+        """At start there is no last good version to fall back on: invalid files are fatal."""
+        outcome = self.reload(force=True)
+        if not outcome.ok:
+            raise SystemExit("invalid watchlists, not starting:\n" + "\n".join(outcome.errors))
+
+    def reload(self, force: bool = False) -> ReloadOutcome:
+        fingerprint = folder_fingerprint(self.directory)
+        if not force and fingerprint == self._fingerprint:
+            return ReloadOutcome(False, True, self.versions, [])
+        self._fingerprint = fingerprint
+        try:
+            loaded = load_watchlist_dir(self.directory)
+        except WatchlistErrors as exc:
+            errors = [str(e) for e in exc.errors]
+            if errors != self.last_errors:
+                for line in errors:
+                    log.error("watchlist rejected, keeping the last good version: %s", line)
+            self.last_errors = errors
+            self._emit({"event": "watchlists.rejected", "errors": errors, "active_versions": self.versions})
+            return ReloadOutcome(True, False, self.versions, errors)
+        new_versions = {entry.watchlist.id: entry.version for entry in loaded}
+        self.last_errors = []
+        if self.matcher is not None and new_versions == self.versions:
+            return ReloadOutcome(False, True, self.versions, [])
+        previous = self.versions
+        self.matcher = Matcher.build(loaded, self.encode)
+        log.info("watchlists active: %s", ", ".join(f"{k}@{v}" for k, v in sorted(new_versions.items())))
+        self._emit({"event": "watchlists.activated", "versions": new_versions, "previous_versions": previous})
+        return ReloadOutcome(True, True, new_versions, [])
+
+    def _emit(self, event: dict) -> None:
+        if self.on_event is not None:
+            self.on_event(event)

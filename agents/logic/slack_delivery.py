@@ -1,0 +1,223 @@
+"""Deliver messages to Slack: per-channel pacing, retries, and no double posts.
+
+Slack has no idempotency key, and a post whose answer was lost may still have
+landed. So every message carries its alert id in `metadata`, and before a
+post whose earlier attempt had an unknown outcome is retried, the channel's
+history is searched for that id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+#: Errors that no retry can fix: the alert goes to the dead-letter topic.
+PERMANENT_ERRORS = frozenset(
+    {
+        "channel_not_found", "not_in_channel", "is_archived", "msg_too_long", "invalid_auth",
+        "not_authed", "account_inactive", "token_revoked", "token_expired", "no_permission",
+        "missing_scope", "invalid_blocks", "invalid_metadata_format", "invalid_metadata_schema",
+        "restricted_action", "too_many_attachments", "invalid_arguments", "no_text",
+    }
+)
+
+
+class PermanentSlackError(Exception):
+    """Slack refused the message for a reason a retry cannot change."""
+
+    def __init__(self, reason: str, channel: str):
+        super().__init__(f"Slack refused the post to {channel}: {reason}")
+        self.reason = reason
+        self.channel = channel
+
+
+@dataclass(frozen=True)
+class Posted:
+    channel_id: str
+    ts: str
+    found_existing: bool = False  # True when an earlier attempt had landed
+
+
+class ChannelPacer:
+    """A token bucket per channel (about 1 message/s with a small burst) that also honours Retry-After."""
+
+    def __init__(self, rate_per_s: float = 1.0, burst: int = 2):
+        self.rate = rate_per_s
+        self.burst = float(burst)
+        self._tokens: dict[str, float] = {}
+        self._stamp: dict[str, float] = {}
+        self._blocked_until: dict[str, float] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def lock(self, channel: str) -> asyncio.Lock:
+        return self._locks.setdefault(channel, asyncio.Lock())
+
+    async def wait_turn(self, channel: str) -> None:
+        while True:
+            now = time.monotonic()
+            blocked = self._blocked_until.get(channel, 0.0) - now
+            if blocked > 0:
+                await asyncio.sleep(blocked)
+                continue
+            tokens = min(self.burst, self._tokens.get(channel, self.burst) + (now - self._stamp.get(channel, now)) * self.rate)
+            self._stamp[channel] = now
+            if tokens >= 1.0:
+                self._tokens[channel] = tokens - 1.0
+                return
+            self._tokens[channel] = tokens
+            await asyncio.sleep((1.0 - tokens) / self.rate)
+
+    def back_off(self, channel: str, seconds: float) -> None:
+        """Slack said 429: nothing goes to this channel for `seconds`, and the burst is spent."""
+        self._blocked_until[channel] = max(self._blocked_until.get(channel, 0.0), time.monotonic() + seconds)
+        self._tokens[channel] = 0.0
+        self._stamp[channel] = time.monotonic() + seconds
+
+
+def make_client(token: str, base_url: str, timeout_s: int = 10) -> AsyncWebClient:
+    # retry_handlers=[]: slack-sdk's default re-sends on connection errors, which can double-post.
+    return AsyncWebClient(token=token, base_url=base_url, timeout=timeout_s, retry_handlers=[])
+
+
+class SlackDelivery:
+    """Posts with pacing and retries; one channel's trouble never holds another's lock."""
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        pacer: ChannelPacer | None = None,
+        base_backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        give_up_after_s: float | None = None,
+    ):
+        self.client = client
+        self.pacer = pacer or ChannelPacer()
+        self.base_backoff_s = base_backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.give_up_after_s = give_up_after_s
+        self._channel_ids: dict[str, str] = {}
+        self.retries = 0
+        self.failures = 0
+        self.posts = 0
+
+    async def channel_id(self, channel: str) -> str:
+        """Resolve '#name' to an id (history needs ids); ids pass through."""
+        name = channel.lstrip("#")
+        if name in self._channel_ids:
+            return self._channel_ids[name]
+        if name[:1] in ("C", "G", "D") and name.upper() == name:
+            return name
+        cursor: str | None = None
+        while True:
+            response = await self.client.conversations_list(limit=1000, cursor=cursor, exclude_archived=True, types="public_channel,private_channel")
+            for entry in response.get("channels", []):
+                self._channel_ids[entry["name"]] = entry["id"]
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if name in self._channel_ids or not cursor:
+                break
+        if name not in self._channel_ids:
+            raise PermanentSlackError("channel_not_found", channel)
+        return self._channel_ids[name]
+
+    async def find_posted(self, channel: str, alert_id: str, oldest: float) -> Posted | None:
+        """Search the channel's recent history for a message tagged with this alert id."""
+        channel_id = await self.channel_id(channel)
+        cursor: str | None = None
+        for _ in range(20):  # at most 20 pages of 200 messages
+            response = await self.client.conversations_history(
+                channel=channel_id, oldest=f"{max(oldest, 0):.6f}", limit=200, include_all_metadata=True, cursor=cursor
+            )
+            for message in response.get("messages", []):
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("alert_id") == alert_id:
+                    return Posted(channel_id, message["ts"], found_existing=True)
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                return None
+        return None
+
+    async def post(self, channel: str, message: dict[str, Any], alert_id: str, uncertain_since: float | None = None) -> Posted:
+        """Post once. `uncertain_since` (epoch s) says an earlier attempt may have landed."""
+        started = time.monotonic()
+        attempt = 0
+        async with self.pacer.lock(channel):
+            while True:
+                if uncertain_since is not None:
+                    try:
+                        existing = await self.find_posted(channel, alert_id, uncertain_since - 5)
+                    except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                        if isinstance(exc, SlackApiError) and _error_code(exc) in PERMANENT_ERRORS:
+                            raise PermanentSlackError(_error_code(exc), channel) from None
+                        existing = None
+                        attempt += 1
+                        await self._sleep_backoff(channel, attempt, started, f"history check failed: {_describe(exc)}")
+                        continue
+                    if existing is not None:
+                        return existing
+                await self.pacer.wait_turn(channel)
+                attempt_started = time.time()
+                try:
+                    response = await self.client.chat_postMessage(channel=channel, **message)
+                    self.posts += 1
+                    self._channel_ids.setdefault(channel.lstrip("#"), response["channel"])
+                    return Posted(response["channel"], response["ts"])
+                except SlackApiError as exc:
+                    status = exc.response.status_code
+                    code = _error_code(exc)
+                    if status == 429 or code == "ratelimited":
+                        retry_after = _retry_after(exc)
+                        self.retries += 1
+                        log.info("slack 429 on %s; waiting %.1fs", channel, retry_after)
+                        self.pacer.back_off(channel, retry_after)
+                        continue
+                    if code in PERMANENT_ERRORS or (400 <= status < 500 and status != 408):
+                        self.failures += 1
+                        raise PermanentSlackError(code or f"http_{status}", channel) from None
+                    # 5xx: the message may or may not have been stored.
+                    uncertain_since = uncertain_since or attempt_started
+                    reason = f"HTTP {status} {code}"
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                    uncertain_since = uncertain_since or attempt_started
+                    reason = _describe(exc)
+                attempt += 1
+                self.retries += 1
+                await self._sleep_backoff(channel, attempt, started, reason)
+
+    async def _sleep_backoff(self, channel: str, attempt: int, started: float, reason: str) -> None:
+        if self.give_up_after_s is not None and time.monotonic() - started > self.give_up_after_s:
+            self.failures += 1
+            raise PermanentSlackError(f"gave up after {self.give_up_after_s:.0f}s: {reason}", channel)
+        delay = min(self.max_backoff_s, self.base_backoff_s * (2 ** min(attempt - 1, 10)))
+        delay = random.uniform(delay / 2, delay)  # jitter, so retries from many workers spread out
+        log.warning("slack post to %s failed (%s); retry %d in %.1fs", channel, reason, attempt, delay)
+        await asyncio.sleep(delay)
+
+
+def _error_code(exc: SlackApiError) -> str:
+    data = exc.response.data if isinstance(exc.response.data, dict) else {}
+    return str(data.get("error", ""))
+
+
+def _retry_after(exc: SlackApiError) -> float:
+    headers = {k.lower(): v for k, v in (exc.response.headers or {}).items()}
+    raw = headers.get("retry-after", "1")
+    if isinstance(raw, list):
+        raw = raw[0] if raw else "1"
+    try:
+        return max(0.0, min(float(raw), 300.0))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,135 @@
+"""Render an alert as a Slack Block Kit message that is safe and readable.
+
+News text is untrusted. Slack gives `<`, `>` and `&` meaning in mrkdwn
+(`<!channel>`, `<@U123>`, `<http://x|label>`), so every piece of news text is
+escaped before it is placed in a message; only our own markup is added after.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from streams.records import Alert
+
+SECTION_TEXT_LIMIT = 3000  # Slack: section text
+FALLBACK_TEXT_LIMIT = 4000  # Slack truncates `text` beyond 40,000; 4,000 is the advice
+CONTEXT_TEXT_LIMIT = 2000
+HEADLINE_LIMIT = 300
+SENTENCE_LIMIT = 600
+METADATA_EVENT = "wirewatch_alert"
+SEVERITY_MARK = {"low": "🔵", "medium": "🟡", "high": "🟠", "critical": "🔴"}
+
+
+def escape_mrkdwn(text: str) -> str:
+    """Slack's own escaping: only these three characters are control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def shorten(text: str, limit: int) -> str:
+    """Cut at a word boundary and mark the cut, so no word or entity is split."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit * 0.6:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:") + "…"
+
+
+def safe_link(url: str) -> str | None:
+    """Only http(s) links, with the characters that would break `<url|label>` percent-encoded."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C").replace(" ", "%20")
+
+
+def _bold_hits(sentence: str, found_terms: list[str]) -> str:
+    """Escape the sentence, then bold each matched term (matched case-insensitively)."""
+    escaped = escape_mrkdwn(sentence)
+    for term in sorted({t for t in found_terms if t and len(t) >= 2}, key=len, reverse=True):
+        pattern = re.compile(r"(?<![\w*])(" + re.escape(escape_mrkdwn(term)).replace(r"\ ", r"[\s\-]+") + r")(?![\w*])", re.IGNORECASE)
+        escaped = pattern.sub(r"*\1*", escaped, count=3)
+    return escaped
+
+
+def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str, Any]:
+    """chat.postMessage arguments (text, blocks, metadata) for one alert."""
+    item = alert.item
+    ev = alert.evidence
+    scores = ev.get("scores", {})
+    title = escape_mrkdwn(shorten(item.title, HEADLINE_LIMIT))
+    link = safe_link(item.url)
+    headline = f"*<{link}|{title}>*" if link else f"*{title}*"
+    source = escape_mrkdwn(shorten(item.source or (urlsplit(item.url).netloc if link else "") or "unknown source", 120))
+    published = escape_mrkdwn(shorten(item.published or "time unknown", 60))
+    mark = SEVERITY_MARK.get(alert.severity, "")
+    watch = f"{mark} *{escape_mrkdwn(alert.watchlist_name)}* · {escape_mrkdwn(alert.severity)}"
+
+    found = [m.get("found", "") for m in ev.get("matched", []) if m.get("kind") in ("keyword", "entity", "context")]
+    sentence = _bold_hits(shorten(str(ev.get("sentence", "")), SENTENCE_LIMIT), found)
+    why_terms = [
+        f"{m['kind']} “{escape_mrkdwn(shorten(str(m.get('text', '')), 80))}”"
+        for m in ev.get("matched", [])
+        if m.get("kind") in ("keyword", "entity")
+    ][:4]
+    exemplar = next((m for m in ev.get("matched", []) if m.get("kind") == "exemplar"), None)
+    if exemplar is not None:
+        why_terms.append(f"like “{escape_mrkdwn(shorten(str(exemplar.get('text', '')), 120))}”")
+    score_line = (
+        f"score {float(scores.get('final', alert.score)):.2f} (threshold {float(scores.get('threshold', 0)):.2f}; "
+        f"semantic {float(scores.get('semantic', 0)):.2f}, lexical {float(scores.get('lexical', 0)):.2f}, "
+        f"counter {float(scores.get('counter', 0)):.2f})"
+    )
+    why = shorten("Why: " + "; ".join(why_terms), CONTEXT_TEXT_LIMIT) if why_terms else "Why: semantic similarity"
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": shorten(f"{headline}\n{source} · {published}", SECTION_TEXT_LIMIT)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": shorten(f"{watch}\n> {sentence}", SECTION_TEXT_LIMIT)}},
+        {
+            "type": "context",
+            "elements": [
+                {"type": "mrkdwn", "text": shorten(why, CONTEXT_TEXT_LIMIT)},
+                {"type": "mrkdwn", "text": f"{score_line} · item `{escape_mrkdwn(shorten(item.id, 120))}` · alert `{alert.alert_id}`"},
+            ],
+        },
+    ]
+    if also_reported_by:
+        blocks.insert(0, {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Also reported by {escape_mrkdwn(shorten(also_reported_by, 200))}"}]})
+    fallback = shorten(
+        f"[{alert.watchlist_name} · {alert.severity}] {item.title} ({item.source or 'unknown source'}) {ev.get('sentence', '')}",
+        FALLBACK_TEXT_LIMIT,
+    )
+    return {
+        "text": escape_mrkdwn(fallback),
+        "blocks": blocks,
+        "unfurl_links": False,
+        "unfurl_media": False,
+        "metadata": {
+            "event_type": METADATA_EVENT,
+            "event_payload": {"alert_id": alert.alert_id, "watchlist_id": alert.watchlist_id, "item_id": shorten(item.id, 200)},
+        },
+    }
+
+
+def render_console(alert: Alert) -> str:
+    """A plain, readable line block for a terminal."""
+    ev = alert.evidence
+    scores = ev.get("scores", {})
+    terms = ", ".join(
+        f"{m['kind']}:{m.get('found', m.get('text', ''))}" for m in ev.get("matched", []) if m.get("kind") in ("keyword", "entity")
+    )
+    return (
+        f"ALERT [{alert.watchlist_id}/{alert.severity}] {alert.item.title}\n"
+        f"  source: {alert.item.source or alert.item.url or '-'}  published: {alert.item.published or '-'}\n"
+        f"  why: {shorten(str(ev.get('sentence', '')), 200)}\n"
+        f"  evidence: {terms or 'semantic only'}  score={float(scores.get('final', alert.score)):.2f} "
+        f"(semantic {float(scores.get('semantic', 0)):.2f}, rule: {ev.get('rule', '-')})\n"
+        f"  channels: {', '.join(alert.channels)}  alert_id: {alert.alert_id}"
+    )

@@ -1,0 +1,57 @@
+"""What the agents share in one worker: settings, the model, watchlists, Slack, counters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+import faust
+
+from agents.logic.deadletter import make_dead_letter
+from agents.logic.embedder import Embedder
+from agents.logic.registry import WatchlistRegistry
+from agents.logic.slack_delivery import SlackDelivery
+from streams.app import Topics
+from streams.settings import Settings
+
+log = logging.getLogger("wirewatch")
+T = TypeVar("T")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    embedder: Embedder
+    registry: WatchlistRegistry
+    delivery: SlackDelivery
+    topics: Topics | None = None
+    counters: Counter[str] = field(default_factory=Counter)
+    model_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="embed"))
+    match_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="match"))
+
+    async def off_loop(self, pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        # CPU-bound work runs in a thread so heartbeats and other agents keep running.
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+    async def dead_letter(self, stage: str, reason: str, event: faust.EventT) -> asyncio.Future:
+        """Send the event's original bytes to `deadletter`; returns the delivery future."""
+        assert self.topics is not None
+        message = event.message
+        letter = make_dead_letter(
+            stage=stage,
+            reason=reason,
+            key=message.key,
+            value=message.value,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
+        self.counters[f"deadletter.{stage}"] += 1
+        log.warning(
+            "dead-letter stage=%s source=%s/%d/%d reason=%s", stage, message.topic, message.partition, message.offset, reason
+        )
+        return await self.topics.deadletter.send(key=letter.key, value=letter.value, headers=letter.headers)

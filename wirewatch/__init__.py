@@ -1,0 +1,1 @@
+"""wirewatch: command-line entry points and the local Slack-compatible sink."""

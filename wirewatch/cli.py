@@ -1,0 +1,129 @@
+"""The `wirewatch` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from streams.settings import Settings
+
+
+def _cmd_broker(args: argparse.Namespace) -> int:
+    from streams.broker import EmbeddedBroker, ensure_topics
+
+    broker = EmbeddedBroker(port=args.port).start()
+    try:
+        ensure_topics([broker.bootstrap], args.partitions)
+        print(f"WIREWATCH_BROKER={broker.url}", flush=True)
+        print(f"wirewatch broker: Tansu (memory only) on {broker.bootstrap}; topics ready; Ctrl-C stops it", flush=True)
+        while broker.process is not None and broker.process.poll() is None:
+            time.sleep(0.5)
+        print("wirewatch broker: Tansu exited", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        broker.stop()
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from wirewatch.worker import run_worker
+
+    if args.watchlists:
+        os.environ["WIREWATCH_WATCHLISTS"] = args.watchlists
+    run_worker(Settings.from_env(), loglevel=args.loglevel)
+    return 0
+
+
+def _cmd_sink(args: argparse.Namespace) -> int:
+    from wirewatch.slack_sink import serve
+
+    channels = [c for c in (args.channels or "").split(",") if c] or None
+    serve(args.port, token=args.token or os.environ.get("WIREWATCH_SINK_TOKEN", ""), channels=channels, host=args.host)
+    return 0
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from wirewatch.ingest import ingest_file
+
+    settings = Settings.from_env()
+    if not settings.broker:
+        print("WIREWATCH_BROKER is not set: start `wirewatch broker` and export the address it prints", file=sys.stderr)
+        return 2
+    report = ingest_file(Path(args.path), settings.bootstrap_servers)
+    print(f"ingested {report.sent} items, rejected {report.rejected}")
+    return 0 if report.rejected == 0 else 1
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from wirewatch.demo import SAMPLE, run_demo
+
+    if not args.demo:
+        print("only `wirewatch run --demo` exists today; use `wirewatch worker` for production", file=sys.stderr)
+        return 2
+    return run_demo(Path(args.sample) if args.sample else SAMPLE, duration_s=args.duration)
+
+
+def _cmd_watchlists_check(args: argparse.Namespace) -> int:
+    from agents.logic.watchlists import WatchlistErrors, load_watchlist_dir
+
+    directory = Path(args.dir)
+    try:
+        loaded = load_watchlist_dir(directory)
+    except WatchlistErrors as exc:
+        for error in exc.errors:
+            print(error)
+        return 1
+    for entry in loaded:
+        print(f"ok {entry.path}: {entry.watchlist.id} version {entry.version}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wirewatch", description="Streaming news alerts for trade-compliance watchlists.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu, memory only) in the foreground")
+    p.add_argument("--port", type=int, default=9092)
+    p.add_argument("--partitions", type=int, default=int(os.environ.get("WIREWATCH_PARTITIONS", "4")))
+    p.set_defaults(func=_cmd_broker)
+
+    p = sub.add_parser("worker", help="run the faust agents (embed, match, notify)")
+    p.add_argument("--watchlists", help="watchlist folder (default: config/watchlists or $WIREWATCH_WATCHLISTS)")
+    p.add_argument("--loglevel", default="info")
+    p.set_defaults(func=_cmd_worker)
+
+    p = sub.add_parser("slack-sink", help="run a local Slack-Web-API-compatible server")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--token", help="token to require (default: $WIREWATCH_SINK_TOKEN, or accept any)")
+    p.add_argument("--channels", help="comma-separated channel names; others get channel_not_found")
+    p.set_defaults(func=_cmd_sink)
+
+    p = sub.add_parser("ingest", help="produce news items from a JSON-lines file to the news topic")
+    p.add_argument("path")
+    p.set_defaults(func=_cmd_ingest)
+
+    p = sub.add_parser("run", help="run everything locally")
+    p.add_argument("--demo", action="store_true", help="embedded broker + Slack sink + worker + sample feed")
+    p.add_argument("--sample", help="JSON-lines feed to ingest (default: the bundled sample)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("watchlists", help="watchlist tools")
+    wsub = p.add_subparsers(dest="watchlists_command", required=True)
+    c = wsub.add_parser("check", help="validate watchlist files; errors as FILE:LINE: field: message")
+    c.add_argument("dir", nargs="?", default=os.environ.get("WIREWATCH_WATCHLISTS", "config/watchlists"))
+    c.set_defaults(func=_cmd_watchlists_check)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""`wirewatch run --demo`: broker, Slack sink and worker as child processes, then the sample feed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from streams.broker import EmbeddedBroker, ensure_topics, free_port, wait_for_port
+from wirewatch.ingest import ingest_file
+
+SAMPLE = Path(__file__).resolve().parent.parent / "config" / "sample-news.jsonl"
+
+
+def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "wirewatch", *args], env=env, start_new_session=True)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_demo(sample: Path = SAMPLE, duration_s: float | None = None, partitions: int = 4) -> int:
+    env = dict(os.environ)
+    broker = None
+    if not env.get("WIREWATCH_BROKER"):
+        broker = EmbeddedBroker().start()
+        env["WIREWATCH_BROKER"] = broker.url
+        print(f"[demo] embedded broker (memory only) at {broker.bootstrap}", flush=True)
+    sink = worker = None
+    try:
+        servers = env["WIREWATCH_BROKER"].split("://", 1)[-1].split(";")
+        ensure_topics(servers, partitions)
+        if not env.get("SLACK_BOT_TOKEN"):
+            token = "xoxb-demo-" + secrets.token_hex(8)
+            port = free_port()
+            sink = _spawn(["slack-sink", "--port", str(port), "--token", token], env)
+            wait_for_port("127.0.0.1", port, 15)
+            env["SLACK_BOT_TOKEN"] = token
+            env["SLACK_API_URL"] = f"http://127.0.0.1:{port}/api/"
+            env["WIREWATCH_CONSOLE_ALERTS"] = "1"
+            print(f"[demo] Slack sink at http://127.0.0.1:{port}/api/ (no SLACK_BOT_TOKEN given)", flush=True)
+        env.setdefault("WIREWATCH_HTTP_PORT", str(free_port()))
+        env.setdefault("WIREWATCH_DATA_DIR", f"var/demo-{os.getpid()}")
+        worker = _spawn(["worker"], env)
+        started = time.monotonic()
+        report = ingest_file(sample, servers)
+        print(f"[demo] ingested {report.sent} items from {sample} ({report.rejected} rejected); alerts follow", flush=True)
+        while worker.poll() is None:
+            if duration_s is not None and time.monotonic() - started > duration_s:
+                break
+            time.sleep(0.5)
+        return 0 if worker.returncode in (None, 0) else int(worker.returncode)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(worker)
+        _stop(sink)
+        if broker is not None:
+            broker.stop()

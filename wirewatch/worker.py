@@ -1,0 +1,63 @@
+"""`wirewatch worker`: wire settings, model, watchlists and Slack into a faust worker."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+
+import faust
+
+from agents import embed, match, notify
+from agents.logic.embedder import Embedder
+from agents.logic.registry import WatchlistRegistry
+from agents.logic.slack_delivery import SlackDelivery, make_client
+from agents.runtime import Runtime
+from streams.app import create_app, declare_topics
+from streams.broker import EmbeddedBroker, ensure_topics
+from streams.offsets import install_faust_highwater_fix
+from streams.settings import Settings
+
+log = logging.getLogger("wirewatch")
+
+
+def build(settings: Settings) -> tuple[faust.App, Runtime]:
+    """Load the model and watchlists first, so a bad config fails before joining the group."""
+    embedder = Embedder(batch_size=settings.embed_batch)
+    registry = WatchlistRegistry(settings.watchlists_dir, embedder.encode)
+    registry.load_initial()
+    if not settings.slack_token:
+        raise SystemExit("SLACK_BOT_TOKEN is not set (use `wirewatch run --demo` for a local Slack sink)")
+    delivery = SlackDelivery(make_client(settings.slack_token, settings.slack_api_url))
+    app = create_app(settings)
+    runtime = Runtime(settings=settings, embedder=embedder, registry=registry, delivery=delivery)
+    runtime.topics = declare_topics(app, settings)
+    embed.register(app, runtime)
+    match.register(app, runtime)
+    notify.register(app, runtime)
+    return app, runtime
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    install_faust_highwater_fix()
+    broker: EmbeddedBroker | None = None
+    if not settings.broker:
+        broker = EmbeddedBroker().start()
+        settings = dataclasses.replace(settings, broker=broker.url)
+        os.environ["WIREWATCH_BROKER"] = broker.url
+        print(f"wirewatch: started the embedded broker (memory only) at {broker.bootstrap}", flush=True)
+    try:
+        ensure_topics(settings.bootstrap_servers, settings.partitions)
+        app, _runtime = build(settings)
+        print(
+            f"wirewatch worker: broker={settings.broker} watchlists={settings.watchlists_dir} "
+            f"slack={settings.slack_api_url} http=127.0.0.1:{settings.http_port}",
+            flush=True,
+        )
+        worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker.execute_from_commandline()
+    finally:
+        if broker is not None:
+            broker.stop()
+    sys.exit(0)
