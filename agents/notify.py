@@ -31,7 +31,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
         default=None,
         partitions=settings.partitions,
         # JSON, never pickle: the app's raw serializers do not apply to table rows.
-        schema=faust.Schema(key_type=str, value_type=dict, key_serializer="json", value_serializer="json"),
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
     )
 
     @app.agent(topics.alerts, name="notify")

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import faust
 
-from streams import topics
 from streams.settings import Settings
 
 
@@ -55,10 +54,11 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
     def topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
 
+    names = settings.topic_names
     return Topics(
-        news=topic(topics.NEWS),
-        embedded=topic(topics.NEWS_EMBEDDED),
-        alerts=topic(topics.ALERTS),
-        deadletter=topic(topics.DEADLETTER),
-        watchlist_events=topic(topics.WATCHLIST_EVENTS),
+        news=topic(names.news),
+        embedded=topic(names.embedded),
+        alerts=topic(names.alerts),
+        deadletter=topic(names.deadletter),
+        watchlist_events=topic(names.watchlist_events),
     )

@@ -21,7 +21,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from streams.topics import ALL_TOPICS
+from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class EmbeddedBroker:
         self.stop()
 
 
-def ensure_topics(bootstrap: list[str] | str, partitions: int, timeout_s: float = 15.0) -> None:
+def ensure_topics(bootstrap: list[str] | str, partitions: int, names: TopicNames = TopicNames(), timeout_s: float = 15.0) -> None:
     """Create wirewatch's topics if missing. Safe to call from several processes."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
@@ -130,7 +130,7 @@ def ensure_topics(bootstrap: list[str] | str, partitions: int, timeout_s: float 
             continue
         try:
             existing = set(admin.list_topics())
-            missing = [t for t in ALL_TOPICS if t not in existing]
+            missing = [t for t in names.all() if t not in existing]
             if missing:
                 try:
                     admin.create_topics(

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streams.topics import TopicNames
+
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 
@@ -54,6 +56,8 @@ class Settings:
     http_port: int = 6066
     # WIREWATCH_APP_ID: consumer-group id prefix; workers sharing it share the work.
     app_id: str = "wirewatch"
+    # WIREWATCH_TOPIC_PREFIX: put before every topic name, so pipelines can share a broker.
+    topic_prefix: str = ""
     # WIREWATCH_SESSION_TIMEOUT: seconds; group join waits about half of this (DESIGN §3).
     session_timeout_s: float = 6.0
     # WIREWATCH_HEARTBEAT_INTERVAL: seconds between consumer heartbeats.
@@ -85,6 +89,7 @@ class Settings:
             data_dir=Path(_env("WIREWATCH_DATA_DIR", "var/wirewatch")),
             http_port=_env_int("WIREWATCH_HTTP_PORT", 6066),
             app_id=_env("WIREWATCH_APP_ID", "wirewatch"),
+            topic_prefix=_env("WIREWATCH_TOPIC_PREFIX", ""),
             session_timeout_s=_env_float("WIREWATCH_SESSION_TIMEOUT", 6.0),
             heartbeat_interval_s=_env_float("WIREWATCH_HEARTBEAT_INTERVAL", 2.0),
             embed_batch=_env_int("WIREWATCH_EMBED_BATCH", 32),
@@ -95,6 +100,10 @@ class Settings:
             slack_api_url=api_url,
             console_alerts=_env("WIREWATCH_CONSOLE_ALERTS", "0") in {"1", "true", "yes"},
         )
+
+    @property
+    def topic_names(self) -> "TopicNames":
+        return TopicNames(self.topic_prefix)
 
     @property
     def bootstrap_servers(self) -> list[str]:

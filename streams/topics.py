@@ -1,6 +1,8 @@
-"""Topic names, declared once. Partition counts come from settings."""
+"""Topic names, declared once. A prefix lets several pipelines (or test runs) share one broker."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 NEWS = "news"
 NEWS_EMBEDDED = "news.embedded"
@@ -8,5 +10,31 @@ ALERTS = "alerts"
 DEADLETTER = "deadletter"
 WATCHLIST_EVENTS = "watchlists.events"
 
-#: Every topic wirewatch reads or writes; created up front so that agents never race on auto-creation.
-ALL_TOPICS: tuple[str, ...] = (NEWS, NEWS_EMBEDDED, ALERTS, DEADLETTER, WATCHLIST_EVENTS)
+
+@dataclass(frozen=True)
+class TopicNames:
+    prefix: str = ""
+
+    @property
+    def news(self) -> str:
+        return self.prefix + NEWS
+
+    @property
+    def embedded(self) -> str:
+        return self.prefix + NEWS_EMBEDDED
+
+    @property
+    def alerts(self) -> str:
+        return self.prefix + ALERTS
+
+    @property
+    def deadletter(self) -> str:
+        return self.prefix + DEADLETTER
+
+    @property
+    def watchlist_events(self) -> str:
+        return self.prefix + WATCHLIST_EVENTS
+
+    def all(self) -> tuple[str, ...]:
+        """Every topic wirewatch reads or writes; created up front so agents never race on auto-creation."""
+        return (self.news, self.embedded, self.alerts, self.deadletter, self.watchlist_events)

@@ -54,7 +54,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if not settings.broker:
         print("WIREWATCH_BROKER is not set: start `wirewatch broker` and export the address it prints", file=sys.stderr)
         return 2
-    report = ingest_file(Path(args.path), settings.bootstrap_servers)
+    report = ingest_file(Path(args.path), settings.bootstrap_servers, settings.topic_names)
     print(f"ingested {report.sent} items, rejected {report.rejected}")
     return 0 if report.rejected == 0 else 1
 

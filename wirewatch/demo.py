@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from streams.broker import EmbeddedBroker, ensure_topics, free_port, wait_for_port
+from streams.settings import Settings
 from wirewatch.ingest import ingest_file
 
 SAMPLE = Path(__file__).resolve().parent.parent / "config" / "sample-news.jsonl"
@@ -41,7 +42,8 @@ def run_demo(sample: Path = SAMPLE, duration_s: float | None = None, partitions:
     sink = worker = None
     try:
         servers = env["WIREWATCH_BROKER"].split("://", 1)[-1].split(";")
-        ensure_topics(servers, partitions)
+        names = Settings.from_env().topic_names
+        ensure_topics(servers, partitions, names)
         if not env.get("SLACK_BOT_TOKEN"):
             token = "xoxb-demo-" + secrets.token_hex(8)
             port = free_port()
@@ -55,7 +57,7 @@ def run_demo(sample: Path = SAMPLE, duration_s: float | None = None, partitions:
         env.setdefault("WIREWATCH_DATA_DIR", f"var/demo-{os.getpid()}")
         worker = _spawn(["worker"], env)
         started = time.monotonic()
-        report = ingest_file(sample, servers)
+        report = ingest_file(sample, servers, names)
         print(f"[demo] ingested {report.sent} items from {sample} ({report.rejected} rejected); alerts follow", flush=True)
         while worker.poll() is None:
             if duration_s is not None and time.monotonic() - started > duration_s:

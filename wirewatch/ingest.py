@@ -15,7 +15,7 @@ from typing import TextIO
 from kafka import KafkaProducer
 
 from streams.records import InvalidMessage, NewsItem
-from streams.topics import NEWS
+from streams.topics import TopicNames
 
 
 @dataclass
@@ -35,7 +35,7 @@ def make_producer(bootstrap: list[str]) -> KafkaProducer:
     )
 
 
-def ingest_file(path: Path, bootstrap: list[str], err: TextIO = sys.stderr) -> IngestReport:
+def ingest_file(path: Path, bootstrap: list[str], names: TopicNames = TopicNames(), err: TextIO = sys.stderr) -> IngestReport:
     report = IngestReport()
     producer = make_producer(bootstrap)
     futures = []
@@ -50,7 +50,7 @@ def ingest_file(path: Path, bootstrap: list[str], err: TextIO = sys.stderr) -> I
                     report.rejected += 1
                     print(f"{path}:{number}: {exc}", file=err)
                     continue
-                futures.append(producer.send(NEWS, key=item.id.encode(), value=item.to_bytes()))
+                futures.append(producer.send(names.news, key=item.id.encode(), value=item.to_bytes()))
         producer.flush()
         for future in futures:
             future.get(timeout=30)

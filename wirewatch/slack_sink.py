@@ -45,6 +45,7 @@ class Faults:
     retry_after: int = 1
     slow_s: float = 0.0  # delay every post by this many seconds (stored after the delay)
     drop_after_store_next: int = 0  # store, then drop the connection without answering
+    hang_after_store_s: float = 0.0  # store, then wait this long before answering
     refuse_all: bool = False  # answer 503 to every API call (Slack down)
 
 
@@ -193,6 +194,8 @@ class SlackSink:
             parent["thread_ts"] = parent["ts"]
             parent["reply_count"] = parent.get("reply_count", 0) + 1
         channel.messages.append(message)
+        if faults.hang_after_store_s > 0:
+            await asyncio.sleep(faults.hang_after_store_s)
         if faults.drop_after_store_next > 0:
             faults.drop_after_store_next -= 1
             transport = request.transport

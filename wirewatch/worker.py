@@ -48,7 +48,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         os.environ["WIREWATCH_BROKER"] = broker.url
         print(f"wirewatch: started the embedded broker (memory only) at {broker.bootstrap}", flush=True)
     try:
-        ensure_topics(settings.bootstrap_servers, settings.partitions)
+        ensure_topics(settings.bootstrap_servers, settings.partitions, settings.topic_names)
         app, _runtime = build(settings)
         print(
             f"wirewatch worker: broker={settings.broker} watchlists={settings.watchlists_dir} "

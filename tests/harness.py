@@ -1,0 +1,186 @@
+"""Process-level helpers for end-to-end tests: real broker, real worker, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from slack_sdk import WebClient
+
+from streams.broker import ensure_topics, free_port, wait_for_port
+from streams.topics import TopicNames
+
+REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def wait_for(check: Callable[[], T], timeout_s: float, what: str, interval_s: float = 0.5) -> T:
+    deadline = time.monotonic() + timeout_s
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}; last value: {last!r}")
+
+
+def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    log = open(log_path, "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "wirewatch", *args], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@dataclass
+class Pipeline:
+    """One isolated pipeline (own topics, group, sink, worker) on the shared test broker."""
+
+    broker_url: str
+    workdir: Path
+    watchlists: Path = REPO / "config" / "watchlists"
+    partitions: int = 4
+    token: str = "xoxb-test-token"
+    prefix: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:8]}.")
+    sink_port: int = 0
+    worker: subprocess.Popen[bytes] | None = None
+    sink: subprocess.Popen[bytes] | None = None
+    worker_starts: int = 0
+
+    @property
+    def names(self) -> TopicNames:
+        return TopicNames(self.prefix)
+
+    @property
+    def bootstrap(self) -> list[str]:
+        return [self.broker_url.split("://", 1)[-1]]
+
+    @property
+    def slack_url(self) -> str:
+        return f"http://127.0.0.1:{self.sink_port}/api/"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "WIREWATCH_BROKER": self.broker_url,
+                "WIREWATCH_TOPIC_PREFIX": self.prefix,
+                "WIREWATCH_APP_ID": "ww-" + self.prefix.rstrip("."),
+                "WIREWATCH_PARTITIONS": str(self.partitions),
+                "WIREWATCH_WATCHLISTS": str(self.watchlists),
+                "WIREWATCH_DATA_DIR": str(self.workdir / "data"),
+                "WIREWATCH_SESSION_TIMEOUT": "3",
+                "WIREWATCH_HEARTBEAT_INTERVAL": "1",
+                "SLACK_BOT_TOKEN": self.token,
+                "SLACK_API_URL": self.slack_url,
+                "HF_HUB_OFFLINE": "1",
+            }
+        )
+        return env
+
+    def start(self) -> "Pipeline":
+        ensure_topics(self.bootstrap, self.partitions, self.names)
+        self.sink_port = free_port()
+        self.sink = spawn(["slack-sink", "--port", str(self.sink_port), "--token", self.token], self.env(), self.workdir / "sink.log")
+        wait_for_port("127.0.0.1", self.sink_port, 20)
+        self.start_worker()
+        return self
+
+    def start_worker(self) -> None:
+        self.worker_starts += 1
+        env = self.env()
+        env["WIREWATCH_HTTP_PORT"] = str(free_port())
+        self.worker = spawn(["worker"], env, self.workdir / f"worker-{self.worker_starts}.log")
+
+    def worker_log(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log")))
+
+    def wait_worker_ready(self, timeout_s: float = 90) -> None:
+        log_path = self.workdir / f"worker-{self.worker_starts}.log"
+        wait_for(
+            lambda: (self.worker is not None and self.worker.poll() is None and "Worker ready" in log_path.read_text(errors="replace"))
+            or self._worker_died(),
+            timeout_s,
+            "the worker to be ready",
+        )
+
+    def _worker_died(self) -> bool:
+        if self.worker is not None and self.worker.poll() is not None:
+            raise AssertionError(f"worker exited with {self.worker.returncode}:\n{self.worker_log()[-4000:]}")
+        return False
+
+    def kill_worker(self) -> None:
+        stop(self.worker, signal.SIGKILL)
+
+    def close(self) -> None:
+        stop(self.worker)
+        stop(self.sink)
+
+    # --- Kafka ---------------------------------------------------------
+    def produce(self, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", max_request_size=30_000_000, linger_ms=5)
+        try:
+            for key, value in messages:
+                producer.send(topic, key=key, value=value).get(timeout=30)
+        finally:
+            producer.close()
+
+    def produce_items(self, items: list[dict[str, Any]]) -> None:
+        self.produce(self.names.news, [(str(i["id"]).encode(), json.dumps(i).encode()) for i in items])
+
+    def read_topic(self, topic: str, timeout_s: float = 3.0) -> list[Any]:
+        """Every record currently on the topic, read from the start with a kafka-python consumer."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, consumer_timeout_ms=int(timeout_s * 1000))
+        try:
+            tps = [TopicPartition(topic, p) for p in range(self.partitions)]
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)
+            return list(consumer)
+        finally:
+            consumer.close()
+
+    # --- Slack ---------------------------------------------------------
+    def slack(self) -> WebClient:
+        return WebClient(token=self.token, base_url=self.slack_url)
+
+    def slack_messages(self) -> dict[str, list[dict[str, Any]]]:
+        """All top-level messages per channel name, read back through conversations.history."""
+        client = self.slack()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for channel in client.conversations_list()["channels"]:
+            history = client.conversations_history(channel=channel["id"], limit=1000, include_all_metadata=True)
+            out[channel["name"]] = list(history["messages"])
+        return out
+
+    def set_faults(self, **faults: Any) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.sink_port}/_sink/faults", data=json.dumps(faults).encode(), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.load(response)["ok"]
+
+
+def alert_ids_in_slack(messages: dict[str, list[dict[str, Any]]]) -> list[str]:
+    return [m["metadata"]["event_payload"]["alert_id"] for msgs in messages.values() for m in msgs if m.get("metadata")]
