@@ -169,7 +169,8 @@ class EmbeddedItem:
 
 def make_alert_id(item_id: str, watchlist_id: str) -> str:
     """Deterministic, so every retry or re-screen of the same pair yields the same id."""
-    digest = hashlib.sha256(f"{item_id}\x1f{watchlist_id}".encode("utf-8")).hexdigest()
+    # JSON encoding keeps the pair unambiguous whatever characters the ids contain.
+    digest = hashlib.sha256(json.dumps([item_id, watchlist_id]).encode("utf-8")).hexdigest()
     return f"ww1-{digest[:32]}"
 
 

@@ -27,7 +27,7 @@ class Embedder:
         self.model_name = MODEL_NAME
         self.backend = "torch-fp32"
         self._model = SentenceTransformer(str(get_model_path()), device="cpu")
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 384)
+        self.dim = int(self._model.get_embedding_dimension() or 384)
         self._lock = threading.Lock()
         self.calls = 0  # number of encode() calls, for tests and metrics
         self.sentences = 0

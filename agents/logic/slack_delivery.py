@@ -110,8 +110,8 @@ class SlackDelivery:
         self.failures = 0
         self.posts = 0
 
-    async def channel_id(self, channel: str) -> str:
-        """Resolve '#name' to an id (history needs ids); ids pass through."""
+    async def channel_id(self, channel: str) -> str | None:
+        """Resolve '#name' to an id (history needs ids); ids pass through; None if unknown."""
         name = channel.lstrip("#")
         if name in self._channel_ids:
             return self._channel_ids[name]
@@ -125,13 +125,13 @@ class SlackDelivery:
             cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
             if name in self._channel_ids or not cursor:
                 break
-        if name not in self._channel_ids:
-            raise PermanentSlackError("channel_not_found", channel)
-        return self._channel_ids[name]
+        return self._channel_ids.get(name)
 
     async def find_posted(self, channel: str, alert_id: str, oldest: float) -> Posted | None:
         """Search the channel's recent history for a message tagged with this alert id."""
         channel_id = await self.channel_id(channel)
+        if channel_id is None:
+            return None  # the channel is not visible: nothing of ours can be in it
         cursor: str | None = None
         for _ in range(20):  # at most 20 pages of 200 messages
             response = await self.client.conversations_history(

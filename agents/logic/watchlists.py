@@ -111,10 +111,17 @@ class _NodeBudgetExceeded(Exception):
     pass
 
 
+_PLAIN_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name for name in ("map", "seq", "str", "int", "float", "bool", "null")
+)
+
+
 def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], budget: list[int]) -> Any:
     budget[0] -= 1
     if budget[0] < 0:
         raise _NodeBudgetExceeded()
+    if node.tag not in _PLAIN_TAGS:
+        raise yaml.constructor.ConstructorError(None, None, f"YAML tag {node.tag!r} is not allowed", node.start_mark)
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
