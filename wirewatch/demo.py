@@ -52,7 +52,7 @@ def run_demo(sample: Path = SAMPLE, duration_s: float | None = None, partitions:
             env["SLACK_BOT_TOKEN"] = token
             env["SLACK_API_URL"] = f"http://127.0.0.1:{port}/api/"
             env["WIREWATCH_CONSOLE_ALERTS"] = "1"
-            print(f"[demo] Slack sink at http://127.0.0.1:{port}/api/ (no SLACK_BOT_TOKEN given)", flush=True)
+            print(f"[demo] Slack sink at http://127.0.0.1:{port}/api/ (no Slack workspace configured)", flush=True)
         env.setdefault("WIREWATCH_HTTP_PORT", str(free_port()))
         env.setdefault("WIREWATCH_DATA_DIR", f"var/demo-{os.getpid()}")
         worker = _spawn(["worker"], env)
