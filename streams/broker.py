@@ -47,6 +47,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def terminate(proc: "subprocess.Popen[bytes] | None", grace_s: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL after `grace_s`; always waits, so ports and files are free afterwards."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def wait_for_port(host: str, port: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -101,14 +113,7 @@ class EmbeddedBroker:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 2 s; waits so that the port can be reused."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        terminate(proc, grace_s=2.0)
 
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()

@@ -16,7 +16,7 @@ from typing import Any, Callable, TypeVar
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from slack_sdk import WebClient
 
-from streams.broker import ensure_topics, free_port, wait_for_port
+from streams.broker import ensure_topics, free_port, terminate, wait_for_port
 from streams.topics import TopicNames
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,14 +42,11 @@ def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Po
 
 
 def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
+    if sig == signal.SIGKILL and proc is not None and proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)
+        return
+    terminate(proc, grace_s=15)
 
 
 @dataclass

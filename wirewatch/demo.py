@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from streams.broker import EmbeddedBroker, ensure_topics, free_port, wait_for_port
+from streams.broker import EmbeddedBroker, ensure_topics, free_port, terminate, wait_for_port
 from streams.settings import Settings
 from wirewatch.ingest import ingest_file
 
@@ -19,17 +18,6 @@ SAMPLE = Path(__file__).resolve().parent.parent / "config" / "sample-news.jsonl"
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "wirewatch", *args], env=env, start_new_session=True)
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def run_demo(sample: Path = SAMPLE, duration_s: float | None = None, partitions: int = 4) -> int:
@@ -67,7 +55,7 @@ def run_demo(sample: Path = SAMPLE, duration_s: float | None = None, partitions:
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop(worker)
-        _stop(sink)
+        terminate(worker, 10)
+        terminate(sink, 10)
         if broker is not None:
             broker.stop()

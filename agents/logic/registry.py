@@ -12,7 +12,6 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from agents.logic.matcher import Encode, Matcher
 from agents.logic.watchlists import WatchlistErrors, load_watchlist_dir, watchlist_files
@@ -41,10 +40,9 @@ def folder_fingerprint(directory: Path) -> str:
 
 
 class WatchlistRegistry:
-    def __init__(self, directory: Path, encode: Encode, on_event: Callable[[dict], None] | None = None):
+    def __init__(self, directory: Path, encode: Encode):
         self.directory = directory
         self.encode = encode
-        self.on_event = on_event
         self.matcher: Matcher | None = None
         self._fingerprint = ""
         self.last_errors: list[str] = []
@@ -72,7 +70,6 @@ class WatchlistRegistry:
                 for line in errors:
                     log.error("watchlist rejected, keeping the last good version: %s", line)
             self.last_errors = errors
-            self._emit({"event": "watchlists.rejected", "errors": errors, "active_versions": self.versions})
             return ReloadOutcome(True, False, self.versions, errors)
         new_versions = {entry.watchlist.id: entry.version for entry in loaded}
         self.last_errors = []
@@ -80,10 +77,9 @@ class WatchlistRegistry:
             return ReloadOutcome(False, True, self.versions, [])
         previous = self.versions
         self.matcher = Matcher.build(loaded, self.encode)
-        log.info("watchlists active: %s", ", ".join(f"{k}@{v}" for k, v in sorted(new_versions.items())))
-        self._emit({"event": "watchlists.activated", "versions": new_versions, "previous_versions": previous})
+        log.info(
+            "watchlists active: %s (previously %s)",
+            ", ".join(f"{k}@{v}" for k, v in sorted(new_versions.items())),
+            ", ".join(f"{k}@{v}" for k, v in sorted(previous.items())) or "none",
+        )
         return ReloadOutcome(True, True, new_versions, [])
-
-    def _emit(self, event: dict) -> None:
-        if self.on_event is not None:
-            self.on_event(event)
