@@ -29,11 +29,12 @@ class FoldedText:
 
     folded: str
     tokens: tuple[str, ...]
+    compact: str  # without spaces, for CJK look-ups; computed once, not per term
 
     @classmethod
     def of(cls, text: str) -> "FoldedText":
         folded = fold(text)
-        return cls(folded=f" {folded} ", tokens=tuple(folded.split()))
+        return cls(folded=f" {folded} ", tokens=tuple(folded.split()), compact=folded.replace(" ", ""))
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Term:
         if not self.folded:
             return None
         if self.cjk:
-            return self.folded if self.folded.replace(" ", "") in doc.folded.replace(" ", "") else None
+            return self.folded if self.folded.replace(" ", "") in doc.compact else None
         needle = f" {self.folded}" if self.prefix else f" {self.folded} "
         pos = doc.folded.find(needle)
         if pos < 0:
@@ -112,7 +113,7 @@ def find_name(name: str, doc: FoldedText) -> str | None:
     """
     if has_cjk(name):
         folded = fold(name).replace(" ", "")
-        return name if folded and folded in doc.folded.replace(" ", "") else None
+        return name if folded and folded in doc.compact else None
     tokens, distinctive = _name_tokens(name)
     if not tokens:
         return None
