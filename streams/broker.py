@@ -103,11 +103,14 @@ class EmbeddedBroker:
         )
         try:
             wait_for_port("127.0.0.1", self.port, timeout_s=10)
+            time.sleep(0.05)  # a busy port answers at once while Tansu is still dying of AddrInUse
         except BrokerError:
             self.stop()
             raise
         if self.process.poll() is not None:
-            raise BrokerError(f"Tansu exited at start with code {self.process.returncode}")
+            code = self.process.returncode
+            self.process = None
+            raise BrokerError(f"Tansu exited at start with code {code} (is port {self.port} already in use?)")
         return self
 
     def stop(self) -> None:

@@ -13,9 +13,13 @@ from streams.settings import Settings
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
-    from streams.broker import EmbeddedBroker, ensure_topics
+    from streams.broker import BrokerError, EmbeddedBroker, ensure_topics
 
-    broker = EmbeddedBroker(port=args.port).start()
+    try:
+        broker = EmbeddedBroker(port=args.port).start()
+    except BrokerError as exc:
+        print(f"wirewatch broker: cannot start on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
+        return 1
     try:
         ensure_topics([broker.bootstrap], args.partitions)
         print(f"WIREWATCH_BROKER={broker.url}", flush=True)
@@ -54,7 +58,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     if not settings.broker:
         print("WIREWATCH_BROKER is not set: start `wirewatch broker` and export the address it prints", file=sys.stderr)
         return 2
-    report = ingest_file(Path(args.path), settings.bootstrap_servers, settings.topic_names)
+    path = Path(args.path)
+    if not path.is_file():
+        print(f"{path}: no such file", file=sys.stderr)
+        return 2
+    report = ingest_file(path, settings.bootstrap_servers, settings.topic_names)
     print(f"ingested {report.sent} items, rejected {report.rejected}")
     return 0 if report.rejected == 0 else 1
 
