@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import faust
 
 from agents.logic.chunking import chunk_item
+from agents.logic.gloss import embedding_text
 from agents.runtime import Runtime
 from streams.records import EmbeddedItem, InvalidMessage, NewsItem
 
@@ -35,9 +36,9 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 except InvalidMessage as exc:
                     deliveries.append(await runtime.dead_letter("embed", str(exc), event))
                     continue
-                valid.append((event, item, chunk_item(item)))
+                valid.append((event, item, chunk_item(item, runtime.glossary)))
             if valid:
-                texts = [chunk for _, _, chunks in valid for chunk in chunks]
+                texts = [embedding_text(chunk) for _, _, chunks in valid for chunk in chunks]
                 vectors = await runtime.off_loop(runtime.model_pool, runtime.embedder.encode, texts)
                 start = 0
                 for event, item, chunks in valid:

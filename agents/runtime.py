@@ -13,6 +13,7 @@ import faust
 
 from agents.logic.deadletter import make_dead_letter
 from agents.logic.embedder import Embedder
+from agents.logic.gloss import Glossary
 from agents.logic.registry import WatchlistRegistry
 from agents.logic.slack_delivery import SlackDelivery
 from streams.app import Topics
@@ -29,6 +30,7 @@ class Runtime:
     registry: WatchlistRegistry
     delivery: SlackDelivery
     topics: Topics | None = None
+    glossary: Glossary = field(default_factory=Glossary.empty)
     counters: Counter[str] = field(default_factory=Counter)
     model_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="embed"))
     match_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="match"))

@@ -50,6 +50,8 @@ class Settings:
     partitions: int = 4
     # WIREWATCH_WATCHLISTS: folder of watchlist YAML files.
     watchlists_dir: Path = Path("config/watchlists")
+    # WIREWATCH_GLOSSARY: cross-language glossary for non-English items (read at start).
+    glossary_path: Path = Path("config/glossary.yaml")
     # WIREWATCH_DATA_DIR: faust's local state (table snapshots, web port files).
     data_dir: Path = Path("var/wirewatch")
     # WIREWATCH_HTTP_PORT: faust web server (health, metrics) of this worker.
@@ -86,6 +88,7 @@ class Settings:
             broker=_env("WIREWATCH_BROKER", ""),
             partitions=_env_int("WIREWATCH_PARTITIONS", 4),
             watchlists_dir=Path(_env("WIREWATCH_WATCHLISTS", "config/watchlists")),
+            glossary_path=Path(_env("WIREWATCH_GLOSSARY", "config/glossary.yaml")),
             data_dir=Path(_env("WIREWATCH_DATA_DIR", "var/wirewatch")),
             http_port=_env_int("WIREWATCH_HTTP_PORT", 6066),
             app_id=_env("WIREWATCH_APP_ID", "wirewatch"),

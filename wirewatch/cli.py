@@ -91,6 +91,18 @@ def _cmd_watchlists_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from wirewatch.evaluate import cmd_evaluate
+
+    return cmd_evaluate(Path(args.data), Path(args.watchlists), args.json, Path(args.plot) if args.plot else None)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from wirewatch.evaluate import cmd_calibrate
+
+    return cmd_calibrate(Path(args.data), Path(args.watchlists), args.folds, args.json)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wirewatch", description="Streaming news alerts for trade-compliance watchlists.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +139,21 @@ def main(argv: list[str] | None = None) -> int:
     c = wsub.add_parser("check", help="validate watchlist files; errors as FILE:LINE: field: message")
     c.add_argument("dir", nargs="?", default=os.environ.get("WIREWATCH_WATCHLISTS", "config/watchlists"))
     c.set_defaults(func=_cmd_watchlists_check)
+
+    default_watchlists = os.environ.get("WIREWATCH_WATCHLISTS", "config/watchlists")
+    p = sub.add_parser("evaluate", help="precision, recall and F1 per watchlist on labelled JSON lines")
+    p.add_argument("data", help="JSON lines with id, title, body, labels")
+    p.add_argument("--watchlists", default=default_watchlists)
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--plot", help="write precision-recall curves to this PNG")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("calibrate", help="held-out and cross-validated quality, and recommended thresholds")
+    p.add_argument("data", help="JSON lines with id, title, body, labels")
+    p.add_argument("--watchlists", default=default_watchlists)
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_calibrate)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -11,6 +11,7 @@ import faust
 
 from agents import embed, match, notify
 from agents.logic.embedder import Embedder
+from agents.logic.gloss import Glossary, GlossaryError
 from agents.logic.registry import WatchlistRegistry
 from agents.logic.slack_delivery import SlackDelivery, make_client
 from agents.runtime import Runtime
@@ -22,6 +23,17 @@ from streams.settings import Settings
 log = logging.getLogger("wirewatch")
 
 
+def load_glossary(settings: Settings) -> Glossary:
+    """A missing glossary only costs non-English recall; a broken one stops the start with its error."""
+    if not settings.glossary_path.is_file():
+        log.warning("no glossary at %s: non-English items are matched by keywords only", settings.glossary_path)
+        return Glossary.empty()
+    try:
+        return Glossary.load(settings.glossary_path)
+    except GlossaryError as exc:
+        raise SystemExit(f"invalid glossary: {exc}") from None
+
+
 def build(settings: Settings) -> tuple[faust.App, Runtime]:
     """Load the model and watchlists first, so a bad config fails before joining the group."""
     embedder = Embedder(batch_size=settings.embed_batch)
@@ -31,7 +43,9 @@ def build(settings: Settings) -> tuple[faust.App, Runtime]:
         raise SystemExit("SLACK_BOT_TOKEN is not set (use `wirewatch run --demo` for a local Slack sink)")
     delivery = SlackDelivery(make_client(settings.slack_token, settings.slack_api_url))
     app = create_app(settings)
-    runtime = Runtime(settings=settings, embedder=embedder, registry=registry, delivery=delivery)
+    runtime = Runtime(
+        settings=settings, embedder=embedder, registry=registry, delivery=delivery, glossary=load_glossary(settings)
+    )
     runtime.topics = declare_topics(app, settings)
     embed.register(app, runtime)
     match.register(app, runtime)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from agents.logic.gloss import Glossary
 from streams.records import NewsItem
 
 MAX_CHUNKS = 16
@@ -16,11 +17,18 @@ def split_sentences(text: str) -> list[str]:
     return [p for p in parts if len(p) > 1]
 
 
-def chunk_item(item: NewsItem) -> list[str]:
-    """Title first, then unique body sentences, capped so a huge body costs bounded time."""
-    chunks: list[str] = [item.title[:MAX_CHUNK_CHARS]]
+def chunk_item(item: NewsItem, glossary: Glossary | None = None) -> list[str]:
+    return chunk_text(item.title, item.body, glossary)
+
+
+def chunk_text(title: str, body: str, glossary: Glossary | None = None) -> list[str]:
+    """Title first, then unique body sentences, capped so a huge body costs bounded time.
+
+    Non-English items also get English gloss chunks (see agents.logic.gloss).
+    """
+    chunks: list[str] = [title[:MAX_CHUNK_CHARS]]
     seen = {chunks[0].casefold()}
-    for sentence in split_sentences(item.body):
+    for sentence in split_sentences(body):
         sentence = sentence[:MAX_CHUNK_CHARS]
         key = sentence.casefold()
         if key in seen:
@@ -29,4 +37,6 @@ def chunk_item(item: NewsItem) -> list[str]:
         chunks.append(sentence)
         if len(chunks) >= MAX_CHUNKS:
             break
+    if glossary is not None:
+        chunks.extend(glossary.gloss_chunks(title, body))
     return chunks

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from agents.logic.gloss import GLOSS_PREFIX
 from agents.logic.textnorm import FoldedText, Term, find_name
 from agents.logic.watchlists import LoadedWatchlist, Rule, Watchlist
 
@@ -38,6 +39,7 @@ class Decision:
     matched: bool
     score: float
     evidence: dict[str, Any]
+    eligible: bool  # a rule is satisfied and no counter-example vetoes: only the score threshold decides
 
 
 @dataclass
@@ -49,6 +51,7 @@ class CompiledWatchlist:
     counter_vectors: np.ndarray
     keywords: list[Term] = field(default_factory=list)
     context: list[Term] = field(default_factory=list)
+    exclude: list[Term] = field(default_factory=list)
     entity_names: list[tuple[str, str]] = field(default_factory=list)  # (canonical, name or alias)
 
     @classmethod
@@ -61,6 +64,7 @@ class CompiledWatchlist:
             counter_vectors=vectors[len(wl.exemplars) :],
             keywords=[Term.parse(k) for k in wl.keywords],
             context=[Term.parse(k) for k in wl.context],
+            exclude=[Term.parse(k) for k in wl.exclude],
             entity_names=[(e.name, n) for e in wl.entities for n in (e.name, *e.aliases)],
         )
 
@@ -70,10 +74,12 @@ class CompiledWatchlist:
 
     def lexical_hits(self, doc: FoldedText) -> list[Hit]:
         hits: list[Hit] = []
-        for kind, terms in (("keyword", self.keywords), ("context", self.context)):
+        for kind, terms in (("keyword", self.keywords), ("context", self.context), ("exclude", self.exclude)):
+            seen_words: set[str] = set()
             for term in terms:
                 found = term.find(doc)
-                if found is not None:
+                if found is not None and found not in seen_words:  # 'telecom*' and 'télécom*' count once
+                    seen_words.add(found)
                     hits.append(Hit(kind, term.text, found))
         seen: set[str] = set()
         for canonical, name in self.entity_names:
@@ -106,10 +112,14 @@ class CompiledWatchlist:
             + CONTEXT_BONUS * min(n_context, MAX_CONTEXT_COUNTED)
         )
         score = SEMANTIC_WEIGHT * semantic + lexical
-        strong = bool(kinds & {"keyword", "entity"})
-        vetoed = counter > semantic + th.counter_margin and not strong
+        # A counter-example closer than every exemplar vetoes, even with a keyword present:
+        # keywords such as 'sanctions' or 'typhoon' are exactly what false alarms share.
+        # Only a named entity (a specific organisation or person) overrides it.
+        vetoed = counter > semantic + th.counter_margin and "entity" not in kinds
+        excluded = "exclude" in kinds and not kinds & {"keyword", "entity"}
         rule = _first_satisfied_rule(wl, kinds, semantic)
-        matched = (not vetoed) and rule is not None and score >= th.match
+        eligible = not vetoed and not excluded and rule is not None
+        matched = eligible and score >= th.match
 
         sentence_index = _evidence_sentence(chunks, hits, int(best_chunk))
         evidence = {
@@ -124,11 +134,15 @@ class CompiledWatchlist:
                 "final": round(score, 4),
                 "threshold": th.match,
             },
-            "rule": rule or ("vetoed by counter-example" if vetoed else "no rule satisfied"),
+            "rule": "excluded: names a look-alike"
+            if excluded
+            else "vetoed by counter-example"
+            if vetoed
+            else (rule or "no rule satisfied"),
         }
         if vetoed:
             evidence["counter_example"] = counter_text
-        return Decision(wl, self.loaded.version, matched, round(score, 4), evidence)
+        return Decision(wl, self.loaded.version, matched, round(score, 4), evidence, eligible)
 
 
 def _implicit_rules(wl: Watchlist) -> list[Rule]:
@@ -173,7 +187,10 @@ class Matcher:
         return {c.watchlist.id: c.loaded.version for c in self.compiled}
 
     def decide_all(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
-        doc = FoldedText.of(f"{title}\n{body}")
+        # English gloss chunks join the text searched for terms, so an English keyword
+        # ('cobalt') also finds 'Kobaltexporte' once the glossary has read it.
+        glosses = [c[len(GLOSS_PREFIX) :] for c in chunks if c.startswith(GLOSS_PREFIX)]
+        doc = FoldedText.of("\n".join([title, body, *glosses]))
         return [c.decide(chunks, vectors, doc) for c in self.compiled]
 
     def matches(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:

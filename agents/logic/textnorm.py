@@ -52,6 +52,16 @@ class Term:
         core = text[:-1] if prefix else text
         return cls(text=text, folded=fold(core), prefix=prefix, cjk=has_cjk(core))
 
+    def locate(self, doc: FoldedText) -> int | None:
+        """Where the term first occurs (an offset for ordering only), or None."""
+        if not self.folded:
+            return None
+        if self.cjk:
+            pos = doc.compact.find(self.folded.replace(" ", ""))
+        else:
+            pos = doc.folded.find(f" {self.folded}" if self.prefix else f" {self.folded} ")
+        return pos if pos >= 0 else None
+
     def find(self, doc: FoldedText) -> str | None:
         """The matched words in the document, or None."""
         if not self.folded:
@@ -104,6 +114,14 @@ def _name_tokens(name: str) -> tuple[tuple[str, ...], bool]:
     return (distinctive, True) if distinctive else (tokens, False)
 
 
+def _find_phrase(tokens: tuple[str, ...], doc: FoldedText) -> str | None:
+    n = len(tokens)
+    for start in range(len(doc.tokens) - n + 1):
+        if all(_within_one_or_two(tokens[k], doc.tokens[start + k]) for k in range(n)):
+            return " ".join(doc.tokens[start : start + n])
+    return None
+
+
 def find_name(name: str, doc: FoldedText) -> str | None:
     """Fuzzy, order-free match of an entity name; None when absent.
 
@@ -120,6 +138,11 @@ def find_name(name: str, doc: FoldedText) -> str | None:
     if not distinctive:
         phrase = " ".join(tokens)
         return phrase if f" {phrase} " in doc.folded else None
+    all_tokens = tuple(fold(name).split())
+    if len(tokens) == 1 and len(all_tokens) > 1:
+        # 'Bureau of Industry and Security' has one distinctive word; 'security' alone
+        # is far too common, so such names must appear whole (each word fuzzily).
+        return _find_phrase(all_tokens, doc)
     if len(tokens) == 1:
         token = tokens[0]
         for word in doc.tokens:

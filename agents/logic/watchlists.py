@@ -65,10 +65,15 @@ class Watchlist(_Strict):
     counter_examples: list[str] = Field(default_factory=list)
     keywords: list[str] = Field(default_factory=list)
     context: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="terms naming look-alikes (another campaign, another sense of a word); "
+        "an item that has one and no keyword or entity does not match",
+    )
     entities: list[Entity] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
 
-    @field_validator("exemplars", "counter_examples", "keywords", "context", "channels")
+    @field_validator("exemplars", "counter_examples", "keywords", "context", "exclude", "channels")
     @classmethod
     def _no_blank_strings(cls, values: list[str]) -> list[str]:
         for index, value in enumerate(values):

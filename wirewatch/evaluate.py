@@ -1,0 +1,293 @@
+"""`wirewatch evaluate` and `wirewatch calibrate`: matching quality on labelled news.
+
+Both use the pipeline's own chunking, model and matcher (agents.logic.screening),
+so a figure printed here is what the running worker would do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from agents.logic.evaluation import (
+    Counts,
+    DataError,
+    LabelledItem,
+    Report,
+    ScoredItem,
+    best_threshold,
+    count,
+    pr_curve,
+    read_labelled,
+)
+from agents.logic.matcher import Decision, Matcher
+from agents.logic.screening import EmbeddedText, Screened, TextItem, embed_items, screen
+from agents.logic.watchlists import LoadedWatchlist, WatchlistErrors, load_watchlist_dir
+
+WORST_SHOWN = 5
+
+
+@dataclass
+class Evaluation:
+    items: list[LabelledItem]
+    screened: list[Screened]
+    watchlist_ids: list[str]
+    thresholds: dict[str, float]
+
+    def scored(self, watchlist_id: str, subset: set[str] | None = None) -> list[ScoredItem]:
+        out = []
+        for labelled, result in zip(self.items, self.screened):
+            if subset is not None and labelled.id not in subset:
+                continue
+            decision = _decision(result, watchlist_id)
+            out.append(ScoredItem(labelled.id, decision.score, decision.eligible, watchlist_id in labelled.labels))
+        return out
+
+
+def _decision(result: Screened, watchlist_id: str) -> Decision:
+    return next(d for d in result.decisions if d.watchlist.id == watchlist_id)
+
+
+def load_inputs(data: Path, watchlists: Path) -> tuple[list[LabelledItem], list[LoadedWatchlist]]:
+    return read_labelled(data), load_watchlist_dir(watchlists)
+
+
+def run_matcher(items: Sequence[LabelledItem], loaded: Sequence[LoadedWatchlist], embedder=None) -> Evaluation:
+    from agents.logic.embedder import Embedder
+    from streams.settings import Settings
+    from wirewatch.worker import load_glossary
+
+    embedder = embedder or Embedder()
+    matcher = Matcher.build(loaded, embedder.encode)
+    glossary = load_glossary(Settings.from_env())
+    embedded = embed_items([TextItem(i.id, i.title, i.body) for i in items], embedder.encode, glossary)
+    ids = [c.watchlist.id for c in matcher.compiled]
+    thresholds = {c.watchlist.id: c.watchlist.thresholds.match for c in matcher.compiled}
+    return Evaluation(list(items), screen(embedded, matcher), ids, thresholds)
+
+
+def report_of(evaluation: Evaluation, thresholds: dict[str, float] | None = None, subset: set[str] | None = None) -> Report:
+    """Counts at the given thresholds (default: the watchlists' own), over `subset` of item ids."""
+    thresholds = thresholds or evaluation.thresholds
+    gold: dict[str, frozenset[str]] = {}
+    predicted: dict[str, set[str]] = {}
+    for labelled, result in zip(evaluation.items, evaluation.screened):
+        if subset is not None and labelled.id not in subset:
+            continue
+        gold[labelled.id] = labelled.labels & set(evaluation.watchlist_ids)
+        predicted[labelled.id] = {
+            d.watchlist.id for d in result.decisions if d.eligible and d.score >= thresholds[d.watchlist.id]
+        }
+    return Report(items=len(gold), counts=count(predicted, gold, evaluation.watchlist_ids))
+
+
+def non_english_recall(evaluation: Evaluation, subset: set[str] | None = None) -> tuple[int, int]:
+    """(found, labelled) over watchlist labels on items whose lang is not English."""
+    found = total = 0
+    for labelled, result in zip(evaluation.items, evaluation.screened):
+        if labelled.lang in ("", "en") or (subset is not None and labelled.id not in subset):
+            continue
+        for wid in labelled.labels & set(evaluation.watchlist_ids):
+            total += 1
+            found += _decision(result, wid).matched
+    return found, total
+
+
+def _mistakes(evaluation: Evaluation) -> tuple[list[tuple[LabelledItem, Decision]], list[tuple[LabelledItem, Decision]]]:
+    false_positives, misses = [], []
+    for labelled, result in zip(evaluation.items, evaluation.screened):
+        for decision in result.decisions:
+            wid = decision.watchlist.id
+            if decision.matched and wid not in labelled.labels:
+                false_positives.append((labelled, decision))
+            elif not decision.matched and wid in labelled.labels:
+                misses.append((labelled, decision))
+    false_positives.sort(key=lambda pair: -pair[1].score)
+    misses.sort(key=lambda pair: pair[1].score)
+    return false_positives, misses
+
+
+def _why(decision: Decision) -> str:
+    ev = decision.evidence
+    s = ev["scores"]
+    terms = ", ".join(f"{m['kind']}:{m['text']}" for m in ev["matched"] if m["kind"] != "exemplar") or "no terms"
+    return (
+        f"score {s['final']:.3f} (threshold {s['threshold']}; semantic {s['semantic']:.3f}, lexical {s['lexical']:.2f}, "
+        f"counter {s['counter']:.3f}); rule: {ev['rule']}; {terms}\n        sentence: {ev['sentence'][:160]}"
+    )
+
+
+def print_report(evaluation: Evaluation, report: Report, elapsed_s: float, out=sys.stdout) -> None:
+    print(f"{report.items} items, {len(evaluation.watchlist_ids)} watchlists, {elapsed_s:.1f} s", file=out)
+    print(f"{'watchlist':<16} {'precision':>9} {'recall':>7} {'F1':>6} {'TP':>4} {'FP':>4} {'FN':>4}", file=out)
+    for wid, c in report.counts.items():
+        print(f"{wid:<16} {c.precision:>9.3f} {c.recall:>7.3f} {c.f1:>6.3f} {c.tp:>4} {c.fp:>4} {c.fn:>4}", file=out)
+    print(f"macro-F1 {report.macro_f1:.3f}", file=out)
+    found, total = non_english_recall(evaluation)
+    if total:
+        print(f"non-English recall {found}/{total} = {found / total:.3f}", file=out)
+    false_positives, misses = _mistakes(evaluation)
+    for title, rows in (("worst false positives", false_positives), ("worst misses", misses)):
+        print(f"\n{title} ({len(rows)}):", file=out)
+        for labelled, decision in rows[:WORST_SHOWN]:
+            print(f"  {labelled.id} [{labelled.lang or '?'}] {decision.watchlist.id}: {labelled.title[:100]}", file=out)
+            print(f"        {_why(decision)}", file=out)
+
+
+def plot_curves(evaluation: Evaluation, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for wid in evaluation.watchlist_ids:
+        scored = evaluation.scored(wid)
+        points = pr_curve(scored)
+        if not points:
+            continue
+        line, = ax.plot([p.recall for p in points], [p.precision for p in points], marker=".", label=wid)
+        c = report_of(evaluation).counts[wid]
+        ax.scatter([c.recall], [c.precision], s=120, facecolors="none", edgecolors=line.get_color(), linewidths=2)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_title("wirewatch: precision-recall per watchlist (circle = operating point)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def cmd_evaluate(data: Path, watchlists: Path, as_json: bool, plot: Path | None, embedder=None) -> int:
+    try:
+        items, loaded = load_inputs(data, watchlists)
+    except DataError as exc:
+        print(f"wirewatch evaluate: {exc}", file=sys.stderr)
+        return 2
+    except WatchlistErrors as exc:
+        print("wirewatch evaluate: invalid watchlists:\n" + "\n".join(map(str, exc.errors)), file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    evaluation = run_matcher(items, loaded, embedder)
+    report = report_of(evaluation)
+    elapsed = time.perf_counter() - started
+    if plot is not None:
+        plot_curves(evaluation, plot)
+    if as_json:
+        print(json.dumps(report.as_json()))
+    else:
+        print_report(evaluation, report, elapsed)
+        if plot is not None:
+            print(f"\nprecision-recall plot written to {plot}")
+    return 0
+
+
+# --- calibration -----------------------------------------------------------------
+
+THRESHOLD_FLOOR = 0.35  # never calibrate below this: keeps a lone keyword (0.25) from matching on nothing
+
+
+def _fold_of(item_id: str, folds: int) -> int:
+    """Stable fold assignment from the id, so a rerun gives the same split."""
+    return int(hashlib.sha256(item_id.encode()).hexdigest(), 16) % folds
+
+
+def calibrate_thresholds(evaluation: Evaluation, subset: set[str]) -> dict[str, float]:
+    return {wid: best_threshold(evaluation.scored(wid, subset), THRESHOLD_FLOOR) for wid in evaluation.watchlist_ids}
+
+
+def _pooled(evaluation: Evaluation, folds: int) -> tuple[Report, tuple[int, int]]:
+    """k-fold: calibrate on k-1 folds, count on the held-out fold, pool the counts."""
+    all_ids = [i.id for i in evaluation.items]
+    pooled = {wid: Counts() for wid in evaluation.watchlist_ids}
+    found = total = 0
+    for k in range(folds):
+        test = {i for i in all_ids if _fold_of(i, folds) == k}
+        train = set(all_ids) - test
+        thresholds = calibrate_thresholds(evaluation, train)
+        part = report_of(evaluation, thresholds, test)
+        for wid, c in part.counts.items():
+            pooled[wid].tp += c.tp
+            pooled[wid].fp += c.fp
+            pooled[wid].fn += c.fn
+        f, t = _non_english_at(evaluation, thresholds, test)
+        found, total = found + f, total + t
+    return Report(items=len(all_ids), counts=pooled), (found, total)
+
+
+def _non_english_at(evaluation: Evaluation, thresholds: dict[str, float], subset: set[str]) -> tuple[int, int]:
+    found = total = 0
+    for labelled, result in zip(evaluation.items, evaluation.screened):
+        if labelled.lang in ("", "en") or labelled.id not in subset:
+            continue
+        for wid in labelled.labels & set(evaluation.watchlist_ids):
+            d = _decision(result, wid)
+            total += 1
+            found += d.eligible and d.score >= thresholds[wid]
+    return found, total
+
+
+def cmd_calibrate(data: Path, watchlists: Path, folds: int, as_json: bool) -> int:
+    try:
+        items, loaded = load_inputs(data, watchlists)
+    except (DataError, WatchlistErrors) as exc:
+        print(f"wirewatch calibrate: {exc}", file=sys.stderr)
+        return 2
+    evaluation = run_matcher(items, loaded)
+    all_ids = {i.id for i in items}
+    # Held-out split: ids in fold 0 of 3 (about a third) are never used to calibrate.
+    held_out = {i for i in all_ids if _fold_of(i, 3) == 0}
+    tune = all_ids - held_out
+    tuned = calibrate_thresholds(evaluation, tune)
+    tune_report = report_of(evaluation, tuned, tune)
+    held_report = report_of(evaluation, tuned, held_out)
+    held_ne = _non_english_at(evaluation, tuned, held_out)
+    cv_report, cv_ne = _pooled(evaluation, folds)
+    current = report_of(evaluation)
+    recommended = calibrate_thresholds(evaluation, all_ids)
+    result = {
+        "current_thresholds": evaluation.thresholds,
+        "current": current.as_json(),
+        "holdout": {
+            "tune_items": len(tune),
+            "held_out_items": len(held_out),
+            "thresholds": tuned,
+            "tune": tune_report.as_json(),
+            "held_out": held_report.as_json(),
+            "held_out_non_english_recall": _ratio(held_ne),
+        },
+        "cross_validation": {"folds": folds, **cv_report.as_json(), "non_english_recall": _ratio(cv_ne)},
+        "recommended_thresholds": recommended,
+    }
+    if as_json:
+        print(json.dumps(result))
+        return 0
+    print(f"current thresholds {evaluation.thresholds}: macro-F1 {current.macro_f1:.3f} on all {len(items)} items")
+    print(f"\nheld-out: calibrated on {len(tune)} items (macro-F1 {tune_report.macro_f1:.3f}), thresholds {tuned}")
+    _print_counts(held_report, f"held-out ({len(held_out)} items)", held_ne)
+    _print_counts(cv_report, f"{folds}-fold cross-validation (pooled)", cv_ne)
+    print(f"\nrecommended thresholds (all items): {recommended}")
+    return 0
+
+
+def _ratio(pair: tuple[int, int]) -> dict[str, float | int]:
+    found, total = pair
+    return {"found": found, "labelled": total, "recall": round(found / total, 4) if total else 0.0}
+
+
+def _print_counts(report: Report, title: str, non_english: tuple[int, int]) -> None:
+    print(f"\n{title}: macro-F1 {report.macro_f1:.3f}")
+    for wid, c in report.counts.items():
+        print(f"  {wid:<16} P {c.precision:.3f} R {c.recall:.3f} F1 {c.f1:.3f} (TP {c.tp} FP {c.fp} FN {c.fn})")
+    found, total = non_english
+    if total:
+        print(f"  non-English recall {found}/{total} = {found / total:.3f}")
