@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 
 import faust
 
-from agents.logic.matcher import Decision
+from agents.logic.alerting import alert_headers, decision_to_alert
 from agents.runtime import Runtime, log
-from streams.records import Alert, EmbeddedItem, InvalidMessage, make_alert_id, utc_now_iso
-
-
-def decision_to_alert(embedded: EmbeddedItem, decision: Decision) -> Alert:
-    wl = decision.watchlist
-    return Alert(
-        alert_id=make_alert_id(embedded.item.id, wl.id),
-        watchlist_id=wl.id,
-        watchlist_name=wl.name,
-        watchlist_version=decision.version,
-        severity=wl.severity,
-        channels=list(wl.channels),
-        item=embedded.item,
-        score=decision.score,
-        evidence=decision.evidence,
-        matched_at=utc_now_iso(),
-        ingested_at=embedded.ingested_at,
-    )
+from streams.records import Alert, EmbeddedItem, InvalidMessage, utc_now_iso
 
 
 def match_batch(runtime: Runtime, items: list[EmbeddedItem]) -> list[Alert]:
@@ -61,24 +46,28 @@ def register(app: faust.App, runtime: Runtime) -> None:
                     await topics.alerts.send(
                         key=alert.alert_id.encode(),
                         value=alert.to_bytes(),
-                        headers=[
-                            ("wirewatch-schema", b"alert.v1"),
-                            ("wirewatch-watchlist", alert.watchlist_id.encode()),
-                            ("content-type", b"application/json"),
-                        ],
+                        headers=alert_headers(alert, "live"),
                     )
                 )
             runtime.counters["news.matched"] += len(items)
             runtime.counters["alerts.out"] += len(alerts)
             await asyncio.gather(*deliveries)
 
+    worker_id = f"{socket.gethostname()}:{os.getpid()}"
+    announced = False
+
     @app.timer(interval=settings.reload_interval_s, name="watchlists-reload")
     async def reload_watchlists() -> None:
+        # Runs in the match pool, so a swap never lands in the middle of a match batch:
+        # each batch is matched with exactly one version, which its alerts carry.
+        nonlocal announced
         outcome = await runtime.off_loop(runtime.match_pool, runtime.registry.reload)
-        if outcome.changed:
-            event = (
-                {"event": "watchlists.activated", "versions": outcome.versions}
+        if outcome.changed or not announced:
+            event: dict[str, object] = (
+                {"event": "watchlists.activated" if announced else "watchlists.active", "versions": outcome.versions}
                 if outcome.ok
                 else {"event": "watchlists.rejected", "errors": outcome.errors, "active_versions": outcome.versions}
             )
-            await topics.watchlist_events.send(key=b"watchlists", value=json.dumps(event).encode())
+            event.update(worker=worker_id, at=utc_now_iso(), folder=str(settings.watchlists_dir))
+            announced = True
+            await topics.watchlist_events.send(key=b"watchlists", value=json.dumps(event, ensure_ascii=False).encode())

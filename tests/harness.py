@@ -146,13 +146,27 @@ class Pipeline:
         self.produce(self.names.news, [(str(i["id"]).encode(), json.dumps(i).encode()) for i in items])
 
     def read_topic(self, topic: str, timeout_s: float = 3.0) -> list[Any]:
-        """Every record currently on the topic, read from the start with a kafka-python consumer."""
+        """Every record on the topic when the call started, read from the start with kafka-python.
+
+        A partition is done when idle for `timeout_s` or at its first record newer than
+        the call, so a topic that is still being written to does not keep us reading.
+        """
+        started_ms = int(time.time() * 1000) + 200
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, consumer_timeout_ms=int(timeout_s * 1000))
         try:
             tps = [TopicPartition(topic, p) for p in range(self.partitions)]
             consumer.assign(tps)
             consumer.seek_to_beginning(*tps)
-            return list(consumer)
+            records, done = [], set()
+            for record in consumer:
+                if record.timestamp > started_ms:
+                    done.add(record.partition)
+                    consumer.pause(TopicPartition(topic, record.partition))
+                    if len(done) == len(tps):
+                        break
+                    continue
+                records.append(record)
+            return records
         finally:
             consumer.close()
 

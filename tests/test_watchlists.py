@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -96,3 +97,24 @@ def test_binary_and_huge_files() -> None:
 
 def test_python_tags_are_refused() -> None:
     assert "(yaml)" in errors_of(VALID + "x: !!python/object/apply:os.system ['true']\n")[0]
+
+
+def test_committed_json_schema_is_generated_from_the_model_and_accepts_shipped_lists() -> None:
+    import jsonschema
+    import yaml
+
+    from wirewatch.watchlist_tools import schema_text
+
+    committed = (REPO / "config" / "watchlist.schema.json").read_text(encoding="utf-8")
+    assert committed == schema_text(), "run: wirewatch watchlists schema --write config/watchlist.schema.json"
+    schema = json.loads(committed)
+    for path in sorted((REPO / "config" / "watchlists").glob("*.yaml")):
+        jsonschema.validate(yaml.safe_load(path.read_text(encoding="utf-8")), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"id": "x", "name": "x", "channels": ["#x"], "exemplars": ["x"], "exemplar": []}, schema)
+
+
+def test_regular_expressions_are_not_a_field() -> None:
+    # Terms use a trailing '*' only; a 'regex' or 'patterns' field is refused, not silently ignored.
+    (error,) = errors_of(VALID + "patterns: ['sanction(s|ed']\n")
+    assert error.startswith("w.yaml:6: patterns: unknown field")

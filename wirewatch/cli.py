@@ -91,6 +91,26 @@ def _cmd_watchlists_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_watchlists_schema(args: argparse.Namespace) -> int:
+    from wirewatch.watchlist_tools import cmd_schema
+
+    return cmd_schema(Path(args.write) if args.write else None)
+
+
+def _cmd_watchlists_test(args: argparse.Namespace) -> int:
+    from wirewatch.watchlist_tools import cmd_test
+
+    return cmd_test(Path(args.file), Path(args.data), args.against_current, Path(args.watchlists))
+
+
+def _cmd_rescreen(args: argparse.Namespace) -> int:
+    from wirewatch.rescreen import cmd_rescreen
+
+    if args.watchlists:
+        os.environ["WIREWATCH_WATCHLISTS"] = args.watchlists
+    return cmd_rescreen(args.since, args.json)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from wirewatch.evaluate import cmd_evaluate
 
@@ -139,6 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     c = wsub.add_parser("check", help="validate watchlist files; errors as FILE:LINE: field: message")
     c.add_argument("dir", nargs="?", default=os.environ.get("WIREWATCH_WATCHLISTS", "config/watchlists"))
     c.set_defaults(func=_cmd_watchlists_check)
+    c = wsub.add_parser("schema", help="print (or --write) the JSON Schema of a watchlist file")
+    c.add_argument("--write", help="write it to this path, e.g. config/watchlist.schema.json")
+    c.set_defaults(func=_cmd_watchlists_schema)
+    c = wsub.add_parser("test", help="dry run: what a watchlist file would match in a JSON-lines news file")
+    c.add_argument("file", help="the watchlist YAML file (an edited copy)")
+    c.add_argument("--data", required=True, help="JSON lines with id, title, body")
+    c.add_argument("--against-current", action="store_true", help="compare with the same id in --watchlists")
+    c.add_argument("--watchlists", default=os.environ.get("WIREWATCH_WATCHLISTS", "config/watchlists"))
+    c.set_defaults(func=_cmd_watchlists_test)
 
     default_watchlists = os.environ.get("WIREWATCH_WATCHLISTS", "config/watchlists")
     p = sub.add_parser("evaluate", help="precision, recall and F1 per watchlist on labelled JSON lines")
@@ -147,6 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--plot", help="write precision-recall curves to this PNG")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("rescreen", help="re-match recent items from news.embedded with the current watchlists")
+    p.add_argument("--since", default="24h", help="how far back, e.g. 90m, 24h, 7d (default 24h)")
+    p.add_argument("--watchlists", help="watchlist folder (default: $WIREWATCH_WATCHLISTS or config/watchlists)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_rescreen)
 
     p = sub.add_parser("calibrate", help="held-out and cross-validated quality, and recommended thresholds")
     p.add_argument("data", help="JSON lines with id, title, body, labels")

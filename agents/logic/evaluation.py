@@ -25,8 +25,8 @@ class LabelledItem:
     lang: str = ""
 
 
-def read_labelled(path: Path) -> list[LabelledItem]:
-    """JSON lines with id, title, body and labels (a list of watchlist ids)."""
+def read_labelled(path: Path, require_labels: bool = True) -> list[LabelledItem]:
+    """JSON lines with id, title, body and labels (a list of watchlist ids; optional when not required)."""
     items: list[LabelledItem] = []
     seen: set[str] = set()
     try:
@@ -49,7 +49,7 @@ def read_labelled(path: Path) -> list[LabelledItem]:
         body = row.get("body", "")
         if not isinstance(body, str):
             raise DataError(f"{where}: field 'body' must be a string")
-        labels = row.get("labels")
+        labels = row.get("labels", None if require_labels else [])
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise DataError(f"{where}: field 'labels' must be a list of watchlist ids ([] for none)")
         if row["id"] in seen:

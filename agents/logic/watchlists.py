@@ -53,25 +53,35 @@ class Rule(_Strict):
 
 
 class Watchlist(_Strict):
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")
-    name: str = Field(min_length=1)
-    description: str = ""
-    owner: str = ""
-    enabled: bool = True
-    severity: Literal["low", "medium", "high", "critical"] = "medium"
-    channels: list[str] = Field(min_length=1)
-    thresholds: Thresholds = Thresholds()
-    exemplars: list[str] = Field(min_length=1)
-    counter_examples: list[str] = Field(default_factory=list)
-    keywords: list[str] = Field(default_factory=list)
-    context: list[str] = Field(default_factory=list)
+    """One watchlist file. Generated schema: config/watchlist.schema.json (`wirewatch watchlists schema`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="wirewatch watchlist")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$", description="stable id, unique across files; part of every alert id")
+    name: str = Field(min_length=1, description="shown to analysts in Slack")
+    description: str = Field("", description="what this list watches, for the people who edit it")
+    owner: str = Field("", description="team that answers for this list")
+    enabled: bool = Field(True, description="false keeps the file but matches nothing")
+    severity: Literal["low", "medium", "high", "critical"] = Field("medium", description="shown on each alert")
+    channels: list[str] = Field(min_length=1, description="Slack channels (#name or id) that receive its alerts")
+    thresholds: Thresholds = Field(default_factory=Thresholds, description="score cut-offs; see `wirewatch calibrate`")
+    exemplars: list[str] = Field(min_length=1, description="English sentences describing what should match")
+    counter_examples: list[str] = Field(default_factory=list, description="sentences describing look-alikes that must not match")
+    keywords: list[str] = Field(
+        default_factory=list, description="strong terms in any language; a trailing * matches word endings (no regexes)"
+    )
+    context: list[str] = Field(default_factory=list, description="weak supporting terms; each adds a little to the score")
     exclude: list[str] = Field(
         default_factory=list,
         description="terms naming look-alikes (another campaign, another sense of a word); "
         "an item that has one and no keyword or entity does not match",
     )
-    entities: list[Entity] = Field(default_factory=list)
-    rules: list[Rule] = Field(default_factory=list)
+    entities: list[Entity] = Field(
+        default_factory=list, description="organisations, people, campaigns or named lists, with aliases in any script"
+    )
+    rules: list[Rule] = Field(
+        default_factory=list, description="evidence combinations that allow a match; none: keyword, entity, or strong semantic"
+    )
 
     @field_validator("exemplars", "counter_examples", "keywords", "context", "exclude", "channels")
     @classmethod

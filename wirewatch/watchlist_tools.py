@@ -1,0 +1,125 @@
+"""`wirewatch watchlists schema|test`: the JSON Schema, and a dry run of an edit before it goes live."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from agents.logic.evaluation import DataError, read_labelled
+from agents.logic.matcher import Decision, Matcher
+from agents.logic.screening import Screened, TextItem, embed_items, screen
+from agents.logic.watchlists import (
+    LoadedWatchlist,
+    WatchlistErrors,
+    load_watchlist_dir,
+    load_watchlist_file,
+    watchlist_json_schema,
+)
+
+SCHEMA_PATH = Path("config/watchlist.schema.json")
+
+
+def schema_text() -> str:
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://wirewatch.invalid/schemas/watchlist.schema.json",
+        **watchlist_json_schema(),
+    }
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def cmd_schema(write: Path | None) -> int:
+    if write is None:
+        sys.stdout.write(schema_text())
+    else:
+        write.write_text(schema_text(), encoding="utf-8")
+        print(f"wrote {write}")
+    return 0
+
+
+def _describe(decision: Decision) -> list[str]:
+    ev = decision.evidence
+    s = ev["scores"]
+    terms = [f"{m['kind']} {m['text']!r} ({m['found']})" for m in ev["matched"] if m["kind"] != "exemplar"]
+    exemplar = ev["matched"][0]
+    return [
+        f"score {s['final']:.3f} >= {s['threshold']} by rule {ev['rule']!r}: semantic {s['semantic']:.3f}, "
+        f"lexical {s['lexical']:.2f}, counter {s['counter']:.3f}",
+        f"sentence: {ev['sentence'][:200]}",
+        f"closest exemplar: {exemplar['text'][:120]}",
+        "terms: " + ("; ".join(terms) if terms else "none"),
+    ]
+
+
+def _matches(screened: Sequence[Screened], watchlist_id: str) -> dict[str, tuple[Screened, Decision]]:
+    out = {}
+    for result in screened:
+        for decision in result.decisions:
+            if decision.watchlist.id == watchlist_id and decision.matched:
+                out[result.item.id] = (result, decision)
+    return out
+
+
+def cmd_test(path: Path, data: Path, against_current: bool, watchlists_dir: Path, embedder=None) -> int:
+    """List what the watchlist in `path` would match in `data`; with against_current, the difference."""
+    try:
+        candidate = load_watchlist_file(path)
+    except WatchlistErrors as exc:
+        for error in exc.errors:
+            print(error)
+        return 1
+    try:
+        items = [TextItem(i.id, i.title, i.body) for i in read_labelled(data, require_labels=False)]
+    except DataError as exc:
+        print(f"wirewatch watchlists test: {exc}", file=sys.stderr)
+        return 2
+    current: LoadedWatchlist | None = None
+    if against_current:
+        try:
+            active = load_watchlist_dir(watchlists_dir)
+        except WatchlistErrors as exc:
+            print("the current watchlists are invalid, nothing to compare with:\n" + "\n".join(map(str, exc.errors)))
+            return 1
+        current = next((e for e in active if e.watchlist.id == candidate.watchlist.id), None)
+
+    from agents.logic.embedder import Embedder
+    from streams.settings import Settings
+    from wirewatch.worker import load_glossary
+
+    embedder = embedder or Embedder()
+    embedded = embed_items(items, embedder.encode, load_glossary(Settings.from_env()))
+    wid = candidate.watchlist.id
+    new_screened = screen(embedded, Matcher.build([candidate], embedder.encode))
+    new = _matches(new_screened, wid)
+    print(f"{path}: watchlist {wid!r} version {candidate.version}: {len(new)} of {len(items)} items would match")
+    for item_id, (result, decision) in new.items():
+        print(f"\nMATCH {item_id}: {result.item.title[:110]}")
+        for line in _describe(decision):
+            print(f"    {line}")
+    if not against_current:
+        return 0
+    print()
+    if current is None:
+        print(f"--against-current: {watchlists_dir} has no watchlist {wid!r}; every match above is new")
+        return 0
+    if current.version == candidate.version:
+        print(f"--against-current: {current.path} has the same content (version {current.version}); nothing changes")
+        return 0
+    old = _matches(screen(embedded, Matcher.build([current], embedder.encode)), wid)
+    gained = [i for i in new if i not in old]
+    lost = [i for i in old if i not in new]
+    print(
+        f"--against-current: {current.path} version {current.version} -> {candidate.version}: "
+        f"{len(gained)} new matches, {len(lost)} lost matches, {len(set(new) & set(old))} unchanged"
+    )
+    for label, ids, source in (("NEW", gained, new), ("LOST", lost, old)):
+        for item_id in ids:
+            result, decision = source[item_id]
+            print(f"  {label} {item_id}: {result.item.title[:100]}")
+            print(f"      {_describe(decision)[0]}")
+            if label == "LOST":
+                now = next(r for r in new_screened if r.item.id == item_id).decisions[0]
+                print(f"      now: score {now.score:.3f}, {now.evidence['rule']}")
+    return 0
