@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timezone
 
 import faust
@@ -31,6 +32,8 @@ def register(app: faust.App, runtime: Runtime) -> None:
             valid: list[tuple[faust.EventT, NewsItem, list[str]]] = []
             for event in events:
                 runtime.counters["news.in"] += 1
+                runtime.metrics.items.labels("in").inc()
+                runtime.saw_item()
                 try:
                     item = NewsItem.from_bytes(event.message.value, settings.max_item_bytes)
                 except InvalidMessage as exc:
@@ -39,7 +42,10 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 valid.append((event, item, chunk_item(item, runtime.glossary)))
             if valid:
                 texts = [embedding_text(chunk) for _, _, chunks in valid for chunk in chunks]
+                started = time.perf_counter()
                 vectors = await runtime.off_loop(runtime.model_pool, runtime.embedder.encode, texts)
+                runtime.metrics.embed_seconds.observe(time.perf_counter() - started)
+                runtime.metrics.embed_batch.observe(len(texts))
                 start = 0
                 for event, item, chunks in valid:
                     embedded = EmbeddedItem(
@@ -52,5 +58,6 @@ def register(app: faust.App, runtime: Runtime) -> None:
                     start += len(chunks)
                     deliveries.append(await topics.embedded.send(key=item.id.encode(), value=embedded.to_bytes()))
                 runtime.counters["news.embedded"] += len(valid)
+                runtime.metrics.items.labels("embedded").inc(len(valid))
             # At least once: the batch is acked only after every output is on the broker.
             await asyncio.gather(*deliveries)

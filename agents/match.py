@@ -6,12 +6,24 @@ import asyncio
 import json
 import os
 import socket
+from datetime import datetime, timezone
 
 import faust
 
 from agents.logic.alerting import alert_headers, decision_to_alert
 from agents.runtime import Runtime, log
 from streams.records import Alert, EmbeddedItem, InvalidMessage, utc_now_iso
+
+
+def seconds_since(iso: str) -> float | None:
+    """Age of an ISO-8601 UTC timestamp, or None when absent or unreadable."""
+    if not iso:
+        return None
+    try:
+        then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max(0.0, (datetime.now(timezone.utc) - then).total_seconds())
 
 
 def match_batch(runtime: Runtime, items: list[EmbeddedItem]) -> list[Alert]:
@@ -41,7 +53,14 @@ def register(app: faust.App, runtime: Runtime) -> None:
                     deliveries.append(await runtime.dead_letter("match", str(exc), event))
             alerts = await runtime.off_loop(runtime.match_pool, match_batch, runtime, items) if items else []
             for alert in alerts:
-                log.info("alert %s watchlist=%s item=%s score=%.3f", alert.alert_id, alert.watchlist_id, alert.item.id, alert.score)
+                log.info(
+                    "alert %s watchlist=%s item=%s score=%.3f", alert.alert_id, alert.watchlist_id, alert.item.id, alert.score,
+                    extra={"alert_id": alert.alert_id, "item_id": alert.item.id, "watchlist": alert.watchlist_id},
+                )
+                runtime.metrics.alerts.labels(alert.watchlist_id).inc()
+                age = seconds_since(alert.ingested_at)
+                if age is not None:
+                    runtime.metrics.produce_to_alert.observe(age)
                 deliveries.append(
                     await topics.alerts.send(
                         key=alert.alert_id.encode(),
@@ -50,6 +69,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
                     )
                 )
             runtime.counters["news.matched"] += len(items)
+            runtime.metrics.items.labels("matched").inc(len(items))
             runtime.counters["alerts.out"] += len(alerts)
             await asyncio.gather(*deliveries)
 
@@ -62,6 +82,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
         # each batch is matched with exactly one version, which its alerts carry.
         nonlocal announced
         outcome = await runtime.off_loop(runtime.match_pool, runtime.registry.reload)
+        runtime.metrics.set_watchlists(outcome.versions)
         if outcome.changed or not announced:
             event: dict[str, object] = (
                 {"event": "watchlists.activated" if announced else "watchlists.active", "versions": outcome.versions}

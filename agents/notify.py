@@ -18,6 +18,7 @@ import faust
 
 from agents.logic.slack_delivery import PermanentSlackError
 from agents.logic.slack_render import render_alert, render_console
+from agents.match import seconds_since
 from agents.runtime import Runtime, log
 from streams.records import Alert, InvalidMessage
 
@@ -66,7 +67,11 @@ def register(app: faust.App, runtime: Runtime) -> None:
             return
         ledger[key] = {"state": "posted", "channel_id": posted.channel_id, "ts": posted.ts}
         runtime.counters["slack.posted"] += 1
+        age = seconds_since(alert.ingested_at)
+        if age is not None:
+            runtime.metrics.produce_to_slack.observe(age)
         log.info(
             "slack posted alert=%s channel=%s ts=%s%s", alert.alert_id, channel, posted.ts,
             " (found from an earlier attempt)" if posted.found_existing else "",
+            extra={"alert_id": alert.alert_id, "item_id": alert.item.id, "channel": channel},
         )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
 import faust
@@ -16,10 +18,15 @@ from agents.logic.embedder import Embedder
 from agents.logic.gloss import Glossary
 from agents.logic.registry import WatchlistRegistry
 from agents.logic.slack_delivery import SlackDelivery
+from agents.metrics import Metrics
 from streams.app import Topics
 from streams.settings import Settings
 
 log = logging.getLogger("wirewatch")
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 T = TypeVar("T")
 
 
@@ -31,6 +38,19 @@ class Runtime:
     delivery: SlackDelivery
     topics: Topics | None = None
     glossary: Glossary = field(default_factory=Glossary.empty)
+    metrics: Metrics = field(default_factory=Metrics)
+    started_epoch: float = field(default_factory=time.time)
+    last_item_epoch: float = field(default_factory=time.time)  # worker start until the first item
+    last_item_at: str = ""
+
+    @property
+    def started_at(self) -> str:
+        return _iso(self.started_epoch)
+
+    def saw_item(self) -> None:
+        self.last_item_epoch = time.time()
+        self.last_item_at = _iso(self.last_item_epoch)
+        self.metrics.last_item.set(self.last_item_epoch)
     counters: Counter[str] = field(default_factory=Counter)
     model_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="embed"))
     match_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="match"))
@@ -53,7 +73,10 @@ class Runtime:
             offset=message.offset,
         )
         self.counters[f"deadletter.{stage}"] += 1
+        self.metrics.deadletters.labels(stage).inc()
+        self.metrics.items.labels("deadlettered").inc()
         log.warning(
-            "dead-letter stage=%s source=%s/%d/%d reason=%s", stage, message.topic, message.partition, message.offset, reason
+            "dead-letter stage=%s source=%s/%d/%d reason=%s", stage, message.topic, message.partition, message.offset, reason,
+            extra={"stage": stage, "source": f"{message.topic}/{message.partition}/{message.offset}"},
         )
         return await self.topics.deadletter.send(key=letter.key, value=letter.value, headers=letter.headers)

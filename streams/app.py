@@ -43,7 +43,7 @@ def create_app(settings: Settings) -> faust.App:
         store="memory://",
         datadir=str(settings.data_dir),
         web_host="127.0.0.1",
-        web_bind="127.0.0.1",
+        web_bind=settings.http_host,
         web_port=settings.http_port,
         web_in_thread=False,
         stream_wait_empty=False,

@@ -56,6 +56,8 @@ class Settings:
     data_dir: Path = Path("var/wirewatch")
     # WIREWATCH_HTTP_PORT: faust web server (health, metrics) of this worker.
     http_port: int = 6066
+    # WIREWATCH_HTTP_HOST: address it binds; loopback unless a scraper elsewhere needs it (compose).
+    http_host: str = "127.0.0.1"
     # WIREWATCH_APP_ID: consumer-group id prefix; workers sharing it share the work.
     app_id: str = "wirewatch"
     # WIREWATCH_TOPIC_PREFIX: put before every topic name, so pipelines can share a broker.
@@ -76,6 +78,16 @@ class Settings:
     slack_token: str = field(default="", repr=False)
     # SLACK_API_URL: Web API base URL, passed to slack-sdk as base_url.
     slack_api_url: str = DEFAULT_SLACK_API_URL
+    # WIREWATCH_OPS_CHANNEL: where dead-man messages go.
+    ops_channel: str = "#wirewatch-ops"
+    # WIREWATCH_DEADMAN_SILENCE: seconds without a news item before the dead-man speaks.
+    deadman_silence_s: float = 900.0
+    # WIREWATCH_DEADMAN_LAG: unprocessed messages (all agents' partitions) before it speaks.
+    deadman_lag: int = 1000
+    # WIREWATCH_DEADMAN_SLACK: seconds of failing Slack calls before it speaks.
+    deadman_slack_s: float = 300.0
+    # WIREWATCH_LOG_FORMAT: json, console, or auto (console on a terminal, else JSON lines).
+    log_format: str = "auto"
     # WIREWATCH_CONSOLE_ALERTS: 1 prints each alert readably on the worker console.
     console_alerts: bool = False
 
@@ -91,6 +103,7 @@ class Settings:
             glossary_path=Path(_env("WIREWATCH_GLOSSARY", "config/glossary.yaml")),
             data_dir=Path(_env("WIREWATCH_DATA_DIR", "var/wirewatch")),
             http_port=_env_int("WIREWATCH_HTTP_PORT", 6066),
+            http_host=_env("WIREWATCH_HTTP_HOST", "127.0.0.1"),
             app_id=_env("WIREWATCH_APP_ID", "wirewatch"),
             topic_prefix=_env("WIREWATCH_TOPIC_PREFIX", ""),
             session_timeout_s=_env_float("WIREWATCH_SESSION_TIMEOUT", 6.0),
@@ -101,6 +114,11 @@ class Settings:
             reload_interval_s=_env_float("WIREWATCH_RELOAD_INTERVAL", 1.0),
             slack_token=_env("SLACK_BOT_TOKEN", ""),
             slack_api_url=api_url,
+            ops_channel=_env("WIREWATCH_OPS_CHANNEL", "#wirewatch-ops"),
+            deadman_silence_s=_env_float("WIREWATCH_DEADMAN_SILENCE", 900.0),
+            deadman_lag=_env_int("WIREWATCH_DEADMAN_LAG", 1000),
+            deadman_slack_s=_env_float("WIREWATCH_DEADMAN_SLACK", 300.0),
+            log_format=_env("WIREWATCH_LOG_FORMAT", "auto"),
             console_alerts=_env("WIREWATCH_CONSOLE_ALERTS", "0") in {"1", "true", "yes"},
         )
 

@@ -63,6 +63,8 @@ class Pipeline:
     worker: subprocess.Popen[bytes] | None = None
     sink: subprocess.Popen[bytes] | None = None
     worker_starts: int = 0
+    http_port: int = 0
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> TopicNames:
@@ -93,6 +95,7 @@ class Pipeline:
                 "HF_HUB_OFFLINE": "1",
             }
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> "Pipeline":
@@ -106,7 +109,8 @@ class Pipeline:
     def start_worker(self) -> None:
         self.worker_starts += 1
         env = self.env()
-        env["WIREWATCH_HTTP_PORT"] = str(free_port())
+        self.http_port = free_port()
+        env["WIREWATCH_HTTP_PORT"] = str(self.http_port)
         self.worker = spawn(["worker"], env, self.workdir / f"worker-{self.worker_starts}.log")
 
     def worker_log(self) -> str:

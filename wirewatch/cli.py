@@ -111,6 +111,12 @@ def _cmd_rescreen(args: argparse.Namespace) -> int:
     return cmd_rescreen(args.since, args.json)
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from wirewatch.status import cmd_status
+
+    return cmd_status(args.url or f"http://127.0.0.1:{Settings.from_env().http_port}", args.json)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from wirewatch.evaluate import cmd_evaluate
 
@@ -177,6 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--plot", help="write precision-recall curves to this PNG")
     p.set_defaults(func=_cmd_evaluate)
 
+    p = sub.add_parser("status", help="a running worker's readiness, lag, last item, watchlists and Slack state")
+    p.add_argument("--url", help="worker web address (default http://127.0.0.1:$WIREWATCH_HTTP_PORT)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_status)
+
     p = sub.add_parser("rescreen", help="re-match recent items from news.embedded with the current watchlists")
     p.add_argument("--since", default="24h", help="how far back, e.g. 90m, 24h, 7d (default 24h)")
     p.add_argument("--watchlists", help="watchlist folder (default: $WIREWATCH_WATCHLISTS or config/watchlists)")
@@ -192,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO lines drown the command's own output
     return int(args.func(args) or 0)
 
 

@@ -9,7 +9,7 @@ import sys
 
 import faust
 
-from agents import embed, match, notify
+from agents import embed, match, notify, observability
 from agents.logic.embedder import Embedder
 from agents.logic.gloss import Glossary, GlossaryError
 from agents.logic.registry import WatchlistRegistry
@@ -19,6 +19,7 @@ from streams.app import create_app, declare_topics
 from streams.broker import EmbeddedBroker, ensure_topics
 from streams.offsets import install_faust_highwater_fix
 from streams.settings import Settings
+from wirewatch.logs import logging_config
 
 log = logging.getLogger("wirewatch")
 
@@ -47,10 +48,27 @@ def build(settings: Settings) -> tuple[faust.App, Runtime]:
         settings=settings, embedder=embedder, registry=registry, delivery=delivery, glossary=load_glossary(settings)
     )
     runtime.topics = declare_topics(app, settings)
+    delivery.observer = _slack_metrics(runtime)
+    runtime.metrics.set_watchlists(registry.versions)
     embed.register(app, runtime)
     match.register(app, runtime)
     notify.register(app, runtime)
+    observability.register(app, runtime)
     return app, runtime
+
+
+def _slack_metrics(runtime: Runtime):
+    metrics = runtime.metrics
+
+    def observe(kind: str, channel: str, detail: str) -> None:
+        if kind == "posted":
+            metrics.slack_posts.labels(channel).inc()
+        elif kind == "retry":
+            metrics.slack_retries.labels(channel).inc()
+        else:
+            metrics.slack_failures.labels(channel, detail[:60]).inc()
+
+    return observe
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
@@ -69,7 +87,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             f"slack={settings.slack_api_url} http=127.0.0.1:{settings.http_port}",
             flush=True,
         )
-        worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker = faust.Worker(
+            app, loglevel=loglevel, quiet=True, redirect_stdouts=False, logging_config=logging_config(settings.log_format, loglevel)
+        )
         worker.execute_from_commandline()
     finally:
         if broker is not None:

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -109,6 +109,21 @@ class SlackDelivery:
         self.retries = 0
         self.failures = 0
         self.posts = 0
+        # Health, for metrics, `wirewatch status` and the dead-man check.
+        self.failing_since: float | None = None  # epoch s of the first failure since the last success
+        self.last_ok_at: float | None = None
+        self.last_error = ""
+        self.observer: Callable[[str, str, str], None] | None = None  # (posted|retry|failure, channel, detail)
+
+    def _note(self, kind: str, channel: str, detail: str = "") -> None:
+        if kind == "posted":
+            self.failing_since, self.last_ok_at, self.last_error = None, time.time(), ""
+        else:
+            if kind == "retry":  # transient trouble: Slack (or the way to it) is failing
+                self.failing_since = self.failing_since or time.time()
+            self.last_error = detail
+        if self.observer is not None:
+            self.observer(kind, channel, detail)
 
     async def channel_id(self, channel: str) -> str | None:
         """Resolve '#name' to an id (history needs ids); ids pass through; None if unknown."""
@@ -163,12 +178,14 @@ class SlackDelivery:
                         await self._sleep_backoff(channel, attempt, started, f"history check failed: {_describe(exc)}")
                         continue
                     if existing is not None:
+                        self._note("posted", channel)
                         return existing
                 await self.pacer.wait_turn(channel)
                 attempt_started = time.time()
                 try:
                     response = await self.client.chat_postMessage(channel=channel, **message)
                     self.posts += 1
+                    self._note("posted", channel)
                     self._channel_ids.setdefault(channel.lstrip("#"), response["channel"])
                     return Posted(response["channel"], response["ts"])
                 except SlackApiError as exc:
@@ -177,11 +194,14 @@ class SlackDelivery:
                     if status == 429 or code == "ratelimited":
                         retry_after = _retry_after(exc)
                         self.retries += 1
+                        if self.observer is not None:
+                            self.observer("retry", channel, "ratelimited")
                         log.info("slack 429 on %s; waiting %.1fs", channel, retry_after)
                         self.pacer.back_off(channel, retry_after)
                         continue
                     if code in PERMANENT_ERRORS or (400 <= status < 500 and status != 408):
                         self.failures += 1
+                        self._note("failure", channel, code or f"http_{status}")
                         raise PermanentSlackError(code or f"http_{status}", channel) from None
                     # 5xx: the message may or may not have been stored.
                     uncertain_since = uncertain_since or attempt_started
@@ -191,11 +211,13 @@ class SlackDelivery:
                     reason = _describe(exc)
                 attempt += 1
                 self.retries += 1
+                self._note("retry", channel, reason)
                 await self._sleep_backoff(channel, attempt, started, reason)
 
     async def _sleep_backoff(self, channel: str, attempt: int, started: float, reason: str) -> None:
         if self.give_up_after_s is not None and time.monotonic() - started > self.give_up_after_s:
             self.failures += 1
+            self._note("failure", channel, f"gave up: {reason}")
             raise PermanentSlackError(f"gave up after {self.give_up_after_s:.0f}s: {reason}", channel)
         delay = min(self.max_backoff_s, self.base_backoff_s * (2 ** min(attempt - 1, 10)))
         delay = random.uniform(delay / 2, delay)  # jitter, so retries from many workers spread out

@@ -1,0 +1,66 @@
+"""Log format: one JSON object per line for machines, a readable line on a terminal.
+
+Every record passes a redaction filter first, so a Slack token that ends up
+in an exception message or a URL is masked before any handler sees it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+_SECRET = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
+# Attributes every LogRecord has; anything else was passed with extra={...}.
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+
+def redact(text: str) -> str:
+    return _SECRET.sub(lambda m: m.group(0)[:5] + "***", text)
+
+
+class RedactSecrets(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def use_json(setting: str) -> bool:
+    if setting in ("json", "console"):
+        return setting == "json"
+    return not sys.stderr.isatty()
+
+
+def logging_config(setting: str, level: str) -> dict[str, Any]:
+    """A logging.config.dictConfig for faust's worker (mode applies it at start)."""
+    formatter = {"()": JsonFormatter} if use_json(setting) else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact": {"()": RedactSecrets}},
+        "formatters": {"default": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "default", "filters": ["redact"]}},
+        "root": {"level": level.upper(), "handlers": ["stderr"]},
+    }
