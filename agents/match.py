@@ -32,7 +32,7 @@ def match_batch(runtime: Runtime, items: list[EmbeddedItem]) -> list[Alert]:
     alerts: list[Alert] = []
     for embedded in items:
         for decision in matcher.matches(embedded.item.title, embedded.item.body, embedded.chunks, embedded.vectors):
-            alerts.append(decision_to_alert(embedded, decision))
+            alerts.append(decision_to_alert(embedded, decision, runtime.settings.stale_after_s))
     return alerts
 
 

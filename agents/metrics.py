@@ -33,6 +33,13 @@ class Metrics:
         self.watchlist = Gauge("wirewatch_watchlist_info", "active watchlist version (value 1)", ["watchlist", "version"], registry=r)
         self.last_item = Gauge("wirewatch_last_item_timestamp_seconds", "when the last news item arrived (epoch s)", registry=r)
         self.ready = Gauge("wirewatch_ready", "1 when /ready answers 200", registry=r)
+        self.loop_block = Histogram(
+            "wirewatch_event_loop_block_seconds",
+            "how late a 50 ms sleep on the event loop wakes up (CPU work on the loop shows here)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.loop_block_max = Gauge("wirewatch_event_loop_block_max_seconds", "worst event-loop delay since start", registry=r)
         self.deadman = Gauge("wirewatch_deadman_firing", "1 while a dead-man condition fires", ["condition"], registry=r)
 
     def set_watchlists(self, versions: dict[str, str]) -> None:

@@ -13,14 +13,21 @@ at any point leaves either no attempt or a recorded, checkable one.
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import faust
 
 from agents.logic.slack_delivery import PermanentSlackError
 from agents.logic.slack_render import render_alert, render_console
+from agents.logic.stories import StoryIndex, StoryPost
 from agents.match import seconds_since
 from agents.runtime import Runtime, log
 from streams.records import Alert, InvalidMessage
+
+
+def _source_of(alert: Alert) -> str:
+    item = alert.item
+    return item.source or urlsplit(item.url).netloc or "another source"
 
 
 def register(app: faust.App, runtime: Runtime) -> None:
@@ -35,6 +42,9 @@ def register(app: faust.App, runtime: Runtime) -> None:
         schema=faust.Schema(key_serializer="json", value_serializer="json"),
     )
 
+    stories = StoryIndex(window_s=settings.story_window_s)
+    seeded: set[str] = set()
+
     @app.agent(topics.alerts, name="notify")
     async def notify(stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -44,10 +54,28 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 await (await runtime.dead_letter("notify", str(exc), event))
                 continue
             runtime.counters["alerts.in"] += 1
+            if alert.stale:
+                # Published or ingested longer ago than WIREWATCH_STALE_AFTER: it stays on the
+                # alerts topic (marked stale) but does not reach analysts as breaking news.
+                runtime.counters["alerts.stale"] += 1
+                log.info("stale alert %s not posted (item %s, published %r, ingested %s)", alert.alert_id, alert.item.id,
+                         alert.item.published, alert.ingested_at, extra={"alert_id": alert.alert_id, "item_id": alert.item.id})
+                continue
             if settings.console_alerts:
                 print(render_console(alert), flush=True)
             for channel in alert.channels:
                 await deliver(event, alert, channel)
+
+    async def story_thread(alert: Alert, channel: str) -> StoryPost | None:
+        """The top-level post of the same event in this channel, if one is in the window."""
+        if channel not in seeded:
+            seeded.add(channel)  # once per worker: rebuild the index from the channel itself
+            try:
+                for payload in await runtime.delivery.recent_top_level(channel, time.time() - settings.story_window_s):
+                    stories.add(channel, StoryPost(str(payload.get("story_signature") or ""), payload["ts"], str(payload["alert_id"]), float(payload["ts"])))
+            except Exception as exc:  # noqa: BLE001 - threading is a convenience; posting goes on
+                log.warning("could not read %s history for story threads: %s", channel, exc)
+        return stories.find(channel, alert.story_signature, time.time())
 
     async def deliver(event: faust.EventT, alert: Alert, channel: str) -> None:
         key = f"{alert.alert_id}|{channel}"
@@ -55,18 +83,28 @@ def register(app: faust.App, runtime: Runtime) -> None:
         if state and state.get("state") in ("posted", "failed"):
             runtime.counters["slack.skipped_duplicate"] += 1
             return
+        thread = await story_thread(alert, channel)
+        if thread is not None and thread.alert_id == alert.alert_id:
+            thread = None  # our own earlier post (found after a restart): not a reply to itself
         uncertain_since = float(state["started"]) if state else None
         if state is None:
             ledger[key] = {"state": "posting", "started": time.time()}
             await app.producer.flush()  # the intent is on the broker before Slack can see the post
         try:
-            posted = await runtime.delivery.post(channel, render_alert(alert), alert.alert_id, uncertain_since)
+            message = render_alert(alert, also_reported_by=_source_of(alert) if thread else None)
+            if thread is not None:
+                message["thread_ts"] = thread.thread_ts
+            posted = await runtime.delivery.post(channel, message, alert.alert_id, uncertain_since)
         except PermanentSlackError as exc:
             ledger[key] = {"state": "failed", "reason": exc.reason}
             await (await runtime.dead_letter("notify", f"slack {channel}: {exc.reason}", event))
             return
         ledger[key] = {"state": "posted", "channel_id": posted.channel_id, "ts": posted.ts}
         runtime.counters["slack.posted"] += 1
+        if thread is None:
+            stories.add(channel, StoryPost(alert.story_signature, posted.ts, alert.alert_id, time.time()))
+        else:
+            runtime.counters["slack.threaded"] += 1
         age = seconds_since(alert.ingested_at)
         if age is not None:
             runtime.metrics.produce_to_slack.observe(age)

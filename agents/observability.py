@@ -22,6 +22,7 @@ from agents.runtime import Runtime, log
 from streams.records import utc_now_iso
 
 HEALTH_INTERVAL_S = 2.0
+LOOP_PROBE_S = 0.05
 
 
 def _lag_by_partition(app: faust.App, topics: set[str]) -> dict[tuple[str, int], int]:
@@ -116,6 +117,19 @@ def register(app: faust.App, runtime: Runtime) -> None:
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), content_type="text/plain; version=0.0.4")
+
+    @app.task
+    async def watch_event_loop() -> None:
+        """Heartbeats need a responsive loop: record how late a short sleep wakes up."""
+        worst = 0.0
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(LOOP_PROBE_S)
+            late = max(0.0, time.perf_counter() - before - LOOP_PROBE_S)
+            metrics.loop_block.observe(late)
+            if late > worst:
+                worst = late
+                metrics.loop_block_max.set(worst)
 
     @app.timer(interval=HEALTH_INTERVAL_S, name="health")
     async def check_health() -> None:

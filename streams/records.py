@@ -190,6 +190,7 @@ class Alert:
     matched_at: str
     ingested_at: str = ""
     stale: bool = False
+    story_signature: str = ""  # near-duplicate detection; added within v1 (optional, may be empty)
     schema_version: int = ALERT_SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -225,6 +226,7 @@ class Alert:
                 matched_at=str(data["matched_at"]),
                 ingested_at=str(data.get("ingested_at", "")),
                 stale=bool(data.get("stale", False)),
+                story_signature=str(data.get("story_signature", "") or ""),
             )
         except InvalidMessage:
             raise

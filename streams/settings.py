@@ -78,6 +78,10 @@ class Settings:
     slack_token: str = field(default="", repr=False)
     # SLACK_API_URL: Web API base URL, passed to slack-sdk as base_url.
     slack_api_url: str = DEFAULT_SLACK_API_URL
+    # WIREWATCH_STALE_AFTER: seconds; items published or ingested longer ago are marked stale, not posted fresh.
+    stale_after_s: float = 48 * 3600.0
+    # WIREWATCH_STORY_WINDOW: seconds a top-level post collects near-duplicate stories as thread replies.
+    story_window_s: float = 24 * 3600.0
     # WIREWATCH_OPS_CHANNEL: where dead-man messages go.
     ops_channel: str = "#wirewatch-ops"
     # WIREWATCH_DEADMAN_SILENCE: seconds without a news item before the dead-man speaks.
@@ -114,6 +118,8 @@ class Settings:
             reload_interval_s=_env_float("WIREWATCH_RELOAD_INTERVAL", 1.0),
             slack_token=_env("SLACK_BOT_TOKEN", ""),
             slack_api_url=api_url,
+            stale_after_s=_env_float("WIREWATCH_STALE_AFTER", 48 * 3600.0),
+            story_window_s=_env_float("WIREWATCH_STORY_WINDOW", 24 * 3600.0),
             ops_channel=_env("WIREWATCH_OPS_CHANNEL", "#wirewatch-ops"),
             deadman_silence_s=_env_float("WIREWATCH_DEADMAN_SILENCE", 900.0),
             deadman_lag=_env_int("WIREWATCH_DEADMAN_LAG", 1000),

@@ -117,6 +117,12 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return cmd_status(args.url or f"http://127.0.0.1:{Settings.from_env().http_port}", args.json)
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from wirewatch.bench import cmd_bench
+
+    return cmd_bench(args.items, args.json, args.workers, args.latency_seconds)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from wirewatch.evaluate import cmd_evaluate
 
@@ -187,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--url", help="worker web address (default http://127.0.0.1:$WIREWATCH_HTTP_PORT)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser("bench", help="ceiling, pipeline, naive and latency figures on this machine")
+    p.add_argument("--items", type=int, default=2000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
+    p.add_argument("--latency-seconds", type=float, default=20.0, help="how long to offer load for the latency figure")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser("rescreen", help="re-match recent items from news.embedded with the current watchlists")
     p.add_argument("--since", default="24h", help="how far back, e.g. 90m, 24h, 7d (default 24h)")

@@ -142,16 +142,21 @@ class SlackDelivery:
                 break
         return self._channel_ids.get(name)
 
-    async def find_posted(self, channel: str, alert_id: str, oldest: float) -> Posted | None:
-        """Search the channel's recent history for a message tagged with this alert id."""
+    async def find_posted(self, channel: str, alert_id: str, oldest: float, thread_ts: str | None = None) -> Posted | None:
+        """Search the channel's recent history (or the thread, for a reply) for a message tagged with this alert id."""
         channel_id = await self.channel_id(channel)
         if channel_id is None:
             return None  # the channel is not visible: nothing of ours can be in it
         cursor: str | None = None
         for _ in range(20):  # at most 20 pages of 200 messages
-            response = await self.client.conversations_history(
-                channel=channel_id, oldest=f"{max(oldest, 0):.6f}", limit=200, include_all_metadata=True, cursor=cursor
-            )
+            if thread_ts:
+                response = await self.client.conversations_replies(
+                    channel=channel_id, ts=thread_ts, oldest=f"{max(oldest, 0):.6f}", limit=200, include_all_metadata=True, cursor=cursor
+                )
+            else:
+                response = await self.client.conversations_history(
+                    channel=channel_id, oldest=f"{max(oldest, 0):.6f}", limit=200, include_all_metadata=True, cursor=cursor
+                )
             for message in response.get("messages", []):
                 payload = (message.get("metadata") or {}).get("event_payload") or {}
                 if payload.get("alert_id") == alert_id:
@@ -161,6 +166,26 @@ class SlackDelivery:
                 return None
         return None
 
+    async def recent_top_level(self, channel: str, oldest: float, pages: int = 5) -> list[dict[str, Any]]:
+        """Metadata payloads (plus ts) of our recent top-level messages in a channel, newest first."""
+        channel_id = await self.channel_id(channel)
+        if channel_id is None:
+            return []
+        found: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(pages):
+            response = await self.client.conversations_history(
+                channel=channel_id, oldest=f"{max(oldest, 0):.6f}", limit=200, include_all_metadata=True, cursor=cursor
+            )
+            for message in response.get("messages", []):
+                payload = (message.get("metadata") or {}).get("event_payload") or {}
+                if payload.get("alert_id") and message.get("thread_ts", message["ts"]) == message["ts"]:
+                    found.append({**payload, "ts": message["ts"]})
+            cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        return found
+
     async def post(self, channel: str, message: dict[str, Any], alert_id: str, uncertain_since: float | None = None) -> Posted:
         """Post once. `uncertain_since` (epoch s) says an earlier attempt may have landed."""
         started = time.monotonic()
@@ -169,7 +194,7 @@ class SlackDelivery:
             while True:
                 if uncertain_since is not None:
                     try:
-                        existing = await self.find_posted(channel, alert_id, uncertain_since - 5)
+                        existing = await self.find_posted(channel, alert_id, uncertain_since - 5, message.get("thread_ts"))
                     except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                         if isinstance(exc, SlackApiError) and _error_code(exc) in PERMANENT_ERRORS:
                             raise PermanentSlackError(_error_code(exc), channel) from None

@@ -113,7 +113,12 @@ def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str,
         "unfurl_media": False,
         "metadata": {
             "event_type": METADATA_EVENT,
-            "event_payload": {"alert_id": alert.alert_id, "watchlist_id": alert.watchlist_id, "item_id": shorten(item.id, 200)},
+            "event_payload": {
+                "alert_id": alert.alert_id,
+                "watchlist_id": alert.watchlist_id,
+                "item_id": shorten(item.id, 200),
+                "story_signature": alert.story_signature,
+            },
         },
     }
 

@@ -1,0 +1,35 @@
+"""Is an item too old to be a fresh alert? (published long ago, or replayed from a backlog)"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+DEFAULT_STALE_AFTER_S = 48 * 3600.0
+
+
+def parse_time(text: str) -> datetime | None:
+    """ISO 8601 (with or without zone; naive means UTC) or RFC 2822 as in RSS; None when unreadable."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def is_stale(published: str, ingested_at: str, now: datetime, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> bool:
+    """Stale when the story was published, or reached the news topic, more than the cutoff ago.
+
+    The second case is a backlog replayed after an outage: the story may be recent
+    news by its date line, but the analysts should not get it as if it just broke.
+    """
+    for stamp in (parse_time(published), parse_time(ingested_at)):
+        if stamp is not None and (now - stamp).total_seconds() > stale_after_s:
+            return True
+    return False
