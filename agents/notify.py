@@ -12,10 +12,14 @@ at any point leaves either no attempt or a recorded, checkable one.
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import faust
+from faust.streams import _current_event
 
 from agents.logic.slack_delivery import PermanentSlackError
 from agents.logic.slack_render import render_alert, render_console
@@ -23,6 +27,16 @@ from agents.logic.stories import StoryIndex, StoryPost
 from agents.match import seconds_since
 from agents.runtime import Runtime, log
 from streams.records import Alert, InvalidMessage
+
+
+MAX_IN_FLIGHT = 1000
+
+
+@dataclass
+class Job:
+    event: faust.EventT
+    alert: Alert
+    remaining: int
 
 
 def _source_of(alert: Alert) -> str:
@@ -45,13 +59,43 @@ def register(app: faust.App, runtime: Runtime) -> None:
     stories = StoryIndex(window_s=settings.story_window_s)
     seeded: set[str] = set()
 
+    # One lane (queue + task) per channel: a throttled or failing channel waits in its own
+    # lane while the others keep posting, and each lane posts in arrival order. An event is
+    # acked only when every channel of its alert is done, so a crash replays it (the ledger
+    # then skips what was already posted).
+    lanes: dict[str, asyncio.Queue[Job]] = {}
+    room = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    async def run_lane(channel: str, queue: asyncio.Queue[Job]) -> None:
+        while True:
+            job = await queue.get()
+            # Table writes route their changelog by the current event's partition.
+            _current_event.set(weakref.ref(job.event))
+            try:
+                await deliver(job.event, job.alert, channel)
+            except Exception as exc:  # noqa: BLE001 - never lose the lane, never lose the alert
+                log.exception("delivery to %s failed for alert %s", channel, job.alert.alert_id)
+                await (await runtime.dead_letter("notify", f"slack {channel}: unexpected {type(exc).__name__}: {exc}", job.event))
+            finally:
+                room.release()
+                job.remaining -= 1
+                if job.remaining == 0:
+                    job.event.ack()
+
+    def lane(channel: str) -> asyncio.Queue[Job]:
+        if channel not in lanes:
+            lanes[channel] = asyncio.Queue()
+            asyncio.ensure_future(run_lane(channel, lanes[channel]))
+        return lanes[channel]
+
     @app.agent(topics.alerts, name="notify")
     async def notify(stream: faust.StreamT) -> None:
-        async for event in stream.events():
+        async for event in stream.noack().events():
             try:
                 alert = Alert.from_bytes(event.message.value)
             except InvalidMessage as exc:
                 await (await runtime.dead_letter("notify", str(exc), event))
+                event.ack()
                 continue
             runtime.counters["alerts.in"] += 1
             if alert.stale:
@@ -60,11 +104,18 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 runtime.counters["alerts.stale"] += 1
                 log.info("stale alert %s not posted (item %s, published %r, ingested %s)", alert.alert_id, alert.item.id,
                          alert.item.published, alert.ingested_at, extra={"alert_id": alert.alert_id, "item_id": alert.item.id})
+                event.ack()
                 continue
             if settings.console_alerts:
                 print(render_console(alert), flush=True)
-            for channel in alert.channels:
-                await deliver(event, alert, channel)
+            channels = list(dict.fromkeys(alert.channels))
+            if not channels:
+                event.ack()
+                continue
+            job = Job(event, alert, remaining=len(channels))
+            for channel in channels:
+                await room.acquire()  # back-pressure: at most MAX_IN_FLIGHT deliveries queued
+                lane(channel).put_nowait(job)
 
     async def story_thread(alert: Alert, channel: str) -> StoryPost | None:
         """The top-level post of the same event in this channel, if one is in the window."""

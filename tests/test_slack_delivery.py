@@ -89,8 +89,10 @@ def test_sink_enforces_its_rate_and_threads() -> None:
             first = await delivery.client.chat_postMessage(channel="#c", text="one")
             from slack_sdk.errors import SlackApiError
 
+            for text in ("two", "three"):  # the burst of 3
+                await delivery.client.chat_postMessage(channel="#c", text=text)
             with pytest.raises(SlackApiError) as info:
-                await delivery.client.chat_postMessage(channel="#c", text="two")
+                await delivery.client.chat_postMessage(channel="#c", text="four")
             assert info.value.response.status_code == 429
             assert int(info.value.response.headers["Retry-After"]) >= 1
             await asyncio.sleep(1.05)
@@ -99,8 +101,8 @@ def test_sink_enforces_its_rate_and_threads() -> None:
             replies = await delivery.client.conversations_replies(channel=first["channel"], ts=first["ts"])
             assert [m["text"] for m in replies["messages"]] == ["one", "reply"]
             history = await delivery.client.conversations_history(channel=first["channel"])
-            assert [m["text"] for m in history["messages"]] == ["one"]
-            assert history["messages"][0]["reply_count"] == 1
+            assert [m["text"] for m in history["messages"]] == ["three", "two", "one"]  # newest first
+            assert history["messages"][-1]["reply_count"] == 1
         finally:
             await server.close()
 

@@ -47,10 +47,11 @@ class Faults:
     drop_after_store_next: int = 0  # store, then drop the connection without answering
     hang_after_store_s: float = 0.0  # store, then wait this long before answering
     refuse_all: bool = False  # answer 503 to every API call (Slack down)
+    fail_channels: str = ""  # comma-separated channel names whose posts get 500 until cleared
 
 
 class SlackSink:
-    def __init__(self, token: str = "", channels: list[str] | None = None, rate_per_s: float = 1.0, burst: int = 1):
+    def __init__(self, token: str = "", channels: list[str] | None = None, rate_per_s: float = 1.0, burst: int = 3):
         self.token = token
         self.allowed = {c.lstrip("#") for c in channels} if channels else None
         self.rate = rate_per_s
@@ -61,6 +62,7 @@ class SlackSink:
         self._seq = 0
         self.requests = 0
         self.rejected_429 = 0
+        self.rate_violations: dict[str, int] = {}  # posts that came faster than the channel's rate
 
     # --- helpers -------------------------------------------------------
     def _next_ts(self) -> str:
@@ -178,13 +180,19 @@ class SlackSink:
             parent = next((m for m in channel.messages if m["ts"] == thread_ts), None)
             if parent is None:
                 return self._err("thread_not_found")
+        if channel.name in {c.strip().lstrip("#") for c in faults.fail_channels.split(",") if c.strip()}:
+            return self._err("internal_error", status=500)
         wait = self._take_token(channel)
         if wait > 0:
             self.rejected_429 += 1
+            self.rate_violations[channel.name] = self.rate_violations.get(channel.name, 0) + 1
             return self._err("ratelimited", status=429, headers={"Retry-After": str(max(1, math.ceil(wait)))})
         if faults.slow_s > 0:
             await asyncio.sleep(faults.slow_s)
-        message: dict[str, Any] = {"type": "message", "user": "U00000001", "bot_id": "B00000001", "text": str(text or ""), "ts": self._next_ts()}
+        message: dict[str, Any] = {
+            "type": "message", "user": "U00000001", "bot_id": "B00000001", "text": str(text or ""), "ts": self._next_ts(),
+            "x_stored_at": time.time(),  # sink-only field: exact store time, for delay measurements
+        }
         if blocks is not None:
             message["blocks"] = blocks
         if metadata is not None:
@@ -257,6 +265,7 @@ class SlackSink:
             {
                 "requests": self.requests,
                 "rejected_429": self.rejected_429,
+                "rate_violations": self.rate_violations,
                 "channels": {c.name: len(c.messages) for c in self.channels.values()},
             }
         )
