@@ -187,7 +187,9 @@ def _alert_latencies(servers: list[str], topic: str, wanted: set[str], stop: thr
         consumer.close()
 
 
-def run_bench(n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s: float = 20.0) -> dict[str, Any]:
+def run_bench(
+    n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s: float = 20.0, compare_backends: bool = False
+) -> dict[str, Any]:
     from agents.logic.embedder import Embedder
     from wirewatch.worker import load_glossary
 
@@ -242,6 +244,13 @@ def run_bench(n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s:
                     time.sleep(0.5)
         ceiling = measure_ceiling(items, embedder, glossary)
         _log(f"ceiling {ceiling:.1f} items/s")
+        backends: dict[str, Any] = {}
+        if compare_backends:
+            from wirewatch.backends import compare
+
+            texts = [embedding_text(c) for item in items[:300] for c in chunk_item(NewsItem.from_dict(item), glossary)]
+            backends = compare(texts, min(300, n), embedder.encode)
+            _log(f"backends on {min(300, n)} items: {backends}")
 
         # Warm the workers (first batches pay for lazy initialisation), then measure.
         warm = bench_items(40)
@@ -304,6 +313,7 @@ def run_bench(n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s:
             "latency_samples": len(latencies),
             "event_loop_blocks_over_100ms": int(block_after - block_before),
             "event_loop_block_max_ms": round(loop_max * 1000, 1),
+            **({"backends": backends} if backends else {}),
         }
     finally:
         for proc in procs:
@@ -312,8 +322,8 @@ def run_bench(n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s:
             broker.stop()
 
 
-def cmd_bench(n: int, as_json: bool, workers: int, latency_s: float = 20.0) -> int:
-    result = run_bench(n, workers, latency_s=latency_s)
+def cmd_bench(n: int, as_json: bool, workers: int, latency_s: float = 20.0, compare_backends: bool = False) -> int:
+    result = run_bench(n, workers, latency_s=latency_s, compare_backends=compare_backends)
     if as_json:
         print(json.dumps(result))
     else:

@@ -120,7 +120,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from wirewatch.bench import cmd_bench
 
-    return cmd_bench(args.items, args.json, args.workers, args.latency_seconds)
+    return cmd_bench(args.items, args.json, args.workers, args.latency_seconds, args.compare_backends)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("bench", help="ceiling, pipeline, naive and latency figures on this machine")
     p.add_argument("--items", type=int, default=2000)
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
+    p.add_argument("--compare-backends", action="store_true", help="also time ONNX fp32 and int8 (needs the [onnx] extra)")
     p.add_argument("--latency-seconds", type=float, default=20.0, help="how long to offer load for the latency figure")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.set_defaults(func=_cmd_bench)

@@ -30,11 +30,20 @@ class FoldedText:
     folded: str
     tokens: tuple[str, ...]
     compact: str  # without spaces, for CJK look-ups; computed once, not per term
+    by_initial: dict[str, list[int]]  # first character -> token positions, for fuzzy look-ups
 
     @classmethod
     def of(cls, text: str) -> "FoldedText":
         folded = fold(text)
-        return cls(folded=f" {folded} ", tokens=tuple(folded.split()), compact=folded.replace(" ", ""))
+        tokens = tuple(folded.split())
+        by_initial: dict[str, list[int]] = {}
+        for index, token in enumerate(tokens):
+            by_initial.setdefault(token[0], []).append(index)
+        return cls(folded=f" {folded} ", tokens=tokens, compact=folded.replace(" ", ""), by_initial=by_initial)
+
+    def positions(self, token: str) -> list[int]:
+        """Where `token` occurs, exactly or within one or two edits (same first letter: typos rarely hit it)."""
+        return [i for i in self.by_initial.get(token[0], ()) if _within_one_or_two(token, self.tokens[i])]
 
 
 @dataclass(frozen=True)
@@ -116,8 +125,8 @@ def _name_tokens(name: str) -> tuple[tuple[str, ...], bool]:
 
 def _find_phrase(tokens: tuple[str, ...], doc: FoldedText) -> str | None:
     n = len(tokens)
-    for start in range(len(doc.tokens) - n + 1):
-        if all(_within_one_or_two(tokens[k], doc.tokens[start + k]) for k in range(n)):
+    for start in doc.positions(tokens[0]):
+        if start + n <= len(doc.tokens) and all(_within_one_or_two(tokens[k], doc.tokens[start + k]) for k in range(1, n)):
             return " ".join(doc.tokens[start : start + n])
     return None
 
@@ -144,15 +153,10 @@ def find_name(name: str, doc: FoldedText) -> str | None:
         # is far too common, so such names must appear whole (each word fuzzily).
         return _find_phrase(all_tokens, doc)
     if len(tokens) == 1:
-        token = tokens[0]
-        for word in doc.tokens:
-            if _within_one_or_two(token, word):
-                return word
-        return None
+        hits = doc.positions(tokens[0])
+        return doc.tokens[hits[0]] if hits else None
     window = len(tokens) + 3
-    positions = [
-        [i for i, word in enumerate(doc.tokens) if _within_one_or_two(token, word)] for token in tokens
-    ]
+    positions = [doc.positions(token) for token in tokens]
     if any(not p for p in positions):
         return None
     for start in positions[0]:
