@@ -15,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import faust
 from faust.streams import _current_event
 
+from agents.logic.digest import held_until, render_digest
 from agents.logic.slack_delivery import PermanentSlackError
 from agents.logic.slack_render import render_alert, render_console
 from agents.logic.stories import StoryIndex, StoryPost
@@ -30,6 +33,15 @@ from streams.records import Alert, InvalidMessage
 
 
 MAX_IN_FLIGHT = 1000
+
+
+@dataclass
+class DigestBuffer:
+    first: datetime
+    due: datetime
+    watchlist_name: str
+    reason: str
+    jobs: list["Job"] = field(default_factory=list)
 
 
 @dataclass
@@ -64,13 +76,71 @@ def register(app: faust.App, runtime: Runtime) -> None:
     # acked only when every channel of its alert is done, so a crash replays it (the ledger
     # then skips what was already posted).
     lanes: dict[str, asyncio.Queue[Job]] = {}
+    digests: dict[tuple[str, str], DigestBuffer] = {}  # (channel, watchlist id) -> held alerts
     room = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+    def finish(job: Job) -> None:
+        job.remaining -= 1
+        if job.remaining == 0:
+            job.event.ack()
+
+    def hold(job: Job, channel: str) -> bool:
+        """Buffer the alert for a digest (digest mode or quiet hours); False: post it now."""
+        watchlist = runtime.registry.watchlist(job.alert.watchlist_id)
+        if watchlist is None:
+            return False
+        state = ledger.get(f"{job.alert.alert_id}|{channel}")
+        if state and state.get("state") in ("posted", "failed"):
+            return False  # replayed after its digest went out: deliver() skips it
+        now = datetime.now(timezone.utc)
+        key = (channel, watchlist.id)
+        buffer = digests.get(key)
+        until = held_until(watchlist.delivery, buffer.first if buffer else now, now)
+        if until is None:
+            return False
+        if buffer is None:
+            reason = "digest" if watchlist.delivery.mode == "digest" else "held during quiet hours"
+            buffer = digests[key] = DigestBuffer(first=now, due=until, watchlist_name=watchlist.name, reason=reason)
+        buffer.due = max(buffer.due, until)
+        buffer.jobs.append(job)
+        runtime.counters["slack.held_for_digest"] += 1
+        return True
+
+    @app.timer(interval=1.0, name="digests")
+    async def flush_digests() -> None:
+        now = datetime.now(timezone.utc)
+        for key in [k for k, b in digests.items() if b.due <= now]:
+            channel, _ = key
+            buffer = digests.pop(key)
+            alerts = [job.alert for job in buffer.jobs]
+            message = render_digest(buffer.watchlist_name, alerts, buffer.reason)
+            digest_id = "digest-" + hashlib.sha256("|".join(a.alert_id for a in alerts).encode()).hexdigest()[:24]
+            message["metadata"]["event_payload"]["alert_id"] = digest_id
+            try:
+                posted = await runtime.delivery.post(channel, message, digest_id)
+            except PermanentSlackError as exc:
+                posted, reason = None, exc.reason
+            for job in buffer.jobs:
+                _current_event.set(weakref.ref(job.event))
+                key_ = f"{job.alert.alert_id}|{channel}"
+                if posted is not None:
+                    ledger[key_] = {"state": "posted", "channel_id": posted.channel_id, "ts": posted.ts, "digest": digest_id}
+                else:
+                    ledger[key_] = {"state": "failed", "reason": reason}
+                    await (await runtime.dead_letter("notify", f"slack {channel} digest: {reason}", job.event))
+                finish(job)
+            if posted is not None:
+                runtime.counters["slack.digests"] += 1
+                log.info("slack digest %s channel=%s alerts=%d ts=%s", digest_id, channel, len(alerts), posted.ts, extra={"channel": channel})
 
     async def run_lane(channel: str, queue: asyncio.Queue[Job]) -> None:
         while True:
             job = await queue.get()
             # Table writes route their changelog by the current event's partition.
             _current_event.set(weakref.ref(job.event))
+            if hold(job, channel):
+                room.release()
+                continue
             try:
                 await deliver(job.event, job.alert, channel)
             except Exception as exc:  # noqa: BLE001 - never lose the lane, never lose the alert
@@ -78,9 +148,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 await (await runtime.dead_letter("notify", f"slack {channel}: unexpected {type(exc).__name__}: {exc}", job.event))
             finally:
                 room.release()
-                job.remaining -= 1
-                if job.remaining == 0:
-                    job.event.ack()
+                finish(job)
 
     def lane(channel: str) -> asyncio.Queue[Job]:
         if channel not in lanes:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agents.logic.matcher import Encode, Matcher
-from agents.logic.watchlists import WatchlistErrors, load_watchlist_dir, watchlist_files
+from agents.logic.watchlists import Watchlist, WatchlistErrors, load_watchlist_dir, watchlist_files
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ class WatchlistRegistry:
     @property
     def versions(self) -> dict[str, str]:
         return self.matcher.versions if self.matcher else {}
+
+    def watchlist(self, watchlist_id: str) -> Watchlist | None:
+        """The active watchlist with this id (None if it is gone or disabled)."""
+        if self.matcher is None:
+            return None
+        return next((c.watchlist for c in self.matcher.compiled if c.watchlist.id == watchlist_id), None)
 
     def load_initial(self) -> None:
         """At start there is no last good version to fall back on: invalid files are fatal."""

@@ -52,6 +52,33 @@ class Rule(_Strict):
     min_semantic: float = Field(0.0, ge=0.0, le=1.0)
 
 
+class QuietHours(_Strict):
+    """Local times between which alerts are held and then posted as one digest."""
+
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, local time")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, local time; may be past midnight")
+    timezone: str = Field("UTC", description="IANA zone, e.g. Europe/Berlin")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class Delivery(_Strict):
+    """How this list's alerts reach Slack."""
+
+    mode: Literal["immediate", "digest"] = Field("immediate", description="digest: one message every digest_minutes")
+    digest_minutes: float = Field(60.0, gt=0, le=1440, description="digest period")
+    quiet_hours: QuietHours | None = Field(None, description="hold alerts in this window; post them as a digest when it ends")
+
+
 class Watchlist(_Strict):
     """One watchlist file. Generated schema: config/watchlist.schema.json (`wirewatch watchlists schema`)."""
 
@@ -65,6 +92,7 @@ class Watchlist(_Strict):
     severity: Literal["low", "medium", "high", "critical"] = Field("medium", description="shown on each alert")
     channels: list[str] = Field(min_length=1, description="Slack channels (#name or id) that receive its alerts")
     thresholds: Thresholds = Field(default_factory=Thresholds, description="score cut-offs; see `wirewatch calibrate`")
+    delivery: Delivery = Field(default_factory=Delivery, description="immediate, digest, quiet hours")
     exemplars: list[str] = Field(min_length=1, description="English sentences describing what should match")
     counter_examples: list[str] = Field(default_factory=list, description="sentences describing look-alikes that must not match")
     keywords: list[str] = Field(
