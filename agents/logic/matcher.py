@@ -162,12 +162,17 @@ def _first_satisfied_rule(wl: Watchlist, kinds: set[str], semantic: float) -> st
 
 
 def _evidence_sentence(chunks: Sequence[str], hits: list[Hit], best_chunk: int) -> int:
-    """Prefer the sentence holding a keyword or entity; else the semantically closest one."""
+    """Prefer an original sentence holding a keyword or entity, then the closest one.
+
+    A gloss chunk is shown only when nothing in the item's own words explains the match:
+    analysts should read the story's sentence, in its language, first.
+    """
+    original = [i for i, chunk in enumerate(chunks) if not chunk.startswith(GLOSS_PREFIX)]
     for hit in hits:
-        if hit.kind in ("keyword", "entity"):
-            single = FoldedText.of
-            for index, chunk in enumerate(chunks):
-                if hit.found and hit.found in single(chunk).folded:
+        if hit.kind in ("keyword", "entity") and hit.found:
+            for index in original:
+                doc = FoldedText.of(chunks[index])
+                if hit.found in doc.folded or hit.found.replace(" ", "") in doc.compact:
                     return index
     return best_chunk
 
