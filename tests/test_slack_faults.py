@@ -37,14 +37,14 @@ def sink_stats(pipe: Pipeline) -> dict:
 
 def test_200_alerts_with_faults_each_posted_once_at_rate_and_channels_isolated(pipeline: Pipeline) -> None:
     pipeline.wait_worker_ready()
-    # 429s, 500s, dropped connections after store, and one channel down for OUTAGE_S seconds.
-    pipeline.set_faults(rate_limit_next=3, retry_after=2, fail_next=4, drop_after_store_next=2, fail_channels="wirewatch-c3")
+    # 429s, 500s, slow answers, dropped connections after store, and one channel down for OUTAGE_S seconds.
+    pipeline.set_faults(rate_limit_next=3, retry_after=2, fail_next=4, drop_after_store_next=2, slow_s=0.4, fail_channels="wirewatch-c3")
     alerts = [make_alert(i) for i in range(TOTAL)]
     produced_at = time.time()
     pipeline.produce(pipeline.names.alerts, [(a.alert_id.encode(), a.to_bytes()) for a in alerts])
     time.sleep(OUTAGE_S)
     outage_over = time.time()
-    pipeline.set_faults(fail_channels="")
+    pipeline.set_faults(fail_channels="", slow_s=0)
 
     def all_posted():
         messages = pipeline.slack_messages()
