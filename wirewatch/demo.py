@@ -41,6 +41,11 @@ def run_demo(sample: Path = SAMPLE, duration_s: float | None = None, partitions:
             env["SLACK_API_URL"] = f"http://127.0.0.1:{port}/api/"
             env["WIREWATCH_CONSOLE_ALERTS"] = "1"
             print(f"[demo] Slack sink at http://127.0.0.1:{port}/api/ (no Slack workspace configured)", flush=True)
+        if "WIREWATCH_STALE_AFTER" not in env:
+            # The bundled sample is real news from 2025; with the 48 h default it would be stale
+            # (kept on the alerts topic, not posted). The demo is meant to show the posts.
+            env["WIREWATCH_STALE_AFTER"] = str(5 * 365 * 86400)
+            print("[demo] staleness cutoff set to 5 years: the sample feed is historical news", flush=True)
         env.setdefault("WIREWATCH_HTTP_PORT", str(free_port()))
         env.setdefault("WIREWATCH_DATA_DIR", f"var/demo-{os.getpid()}")
         worker = _spawn(["worker"], env)
