@@ -190,6 +190,20 @@ class Pipeline:
             out[channel["name"]] = list(history["messages"])
         return out
 
+    def slack_messages_and_replies(self) -> dict[str, list[dict[str, Any]]]:
+        """Like slack_messages, plus the thread replies (near-duplicate stories are posted as replies)."""
+        client = self.slack()
+        out: dict[str, list[dict[str, Any]]] = {}
+        for channel in client.conversations_list()["channels"]:
+            history = client.conversations_history(channel=channel["id"], limit=1000, include_all_metadata=True)["messages"]
+            messages = list(history)
+            for message in history:
+                if message.get("reply_count"):
+                    replies = client.conversations_replies(channel=channel["id"], ts=message["ts"], include_all_metadata=True)
+                    messages.extend(r for r in replies["messages"] if r["ts"] != message["ts"])
+            out[channel["name"]] = messages
+        return out
+
     def set_faults(self, **faults: Any) -> None:
         import urllib.request
 
