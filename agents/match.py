@@ -6,24 +6,13 @@ import asyncio
 import json
 import os
 import socket
-from datetime import datetime, timezone
 
 import faust
 
 from agents.logic.alerting import alert_headers, decision_to_alert
+from agents.logic.staleness import seconds_since
 from agents.runtime import Runtime, log
 from streams.records import Alert, EmbeddedItem, InvalidMessage, utc_now_iso
-
-
-def seconds_since(iso: str) -> float | None:
-    """Age of an ISO-8601 UTC timestamp, or None when absent or unreadable."""
-    if not iso:
-        return None
-    try:
-        then = datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max(0.0, (datetime.now(timezone.utc) - then).total_seconds())
 
 
 def match_batch(runtime: Runtime, items: list[EmbeddedItem]) -> list[Alert]:

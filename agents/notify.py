@@ -27,7 +27,7 @@ from agents.logic.digest import held_until, render_digest
 from agents.logic.slack_delivery import PermanentSlackError
 from agents.logic.slack_render import render_alert, render_console
 from agents.logic.stories import StoryIndex, StoryPost
-from agents.match import seconds_since
+from agents.logic.staleness import seconds_since
 from agents.runtime import Runtime, log
 from streams.records import Alert, InvalidMessage
 

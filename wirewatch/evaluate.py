@@ -86,15 +86,19 @@ def report_of(evaluation: Evaluation, thresholds: dict[str, float] | None = None
     return Report(items=len(gold), counts=count(predicted, gold, evaluation.watchlist_ids))
 
 
-def non_english_recall(evaluation: Evaluation, subset: set[str] | None = None) -> tuple[int, int]:
-    """(found, labelled) over watchlist labels on items whose lang is not English."""
+def non_english_recall(
+    evaluation: Evaluation, thresholds: dict[str, float] | None = None, subset: set[str] | None = None
+) -> tuple[int, int]:
+    """(found, labelled) over watchlist labels on items whose lang is not English, at the given thresholds."""
+    thresholds = thresholds or evaluation.thresholds
     found = total = 0
     for labelled, result in zip(evaluation.items, evaluation.screened):
         if labelled.lang in ("", "en") or (subset is not None and labelled.id not in subset):
             continue
         for wid in labelled.labels & set(evaluation.watchlist_ids):
+            decision = _decision(result, wid)
             total += 1
-            found += _decision(result, wid).matched
+            found += decision.eligible and decision.score >= thresholds[wid]
     return found, total
 
 
@@ -219,21 +223,9 @@ def _pooled(evaluation: Evaluation, folds: int) -> tuple[Report, tuple[int, int]
             pooled[wid].tp += c.tp
             pooled[wid].fp += c.fp
             pooled[wid].fn += c.fn
-        f, t = _non_english_at(evaluation, thresholds, test)
+        f, t = non_english_recall(evaluation, thresholds, test)
         found, total = found + f, total + t
     return Report(items=len(all_ids), counts=pooled), (found, total)
-
-
-def _non_english_at(evaluation: Evaluation, thresholds: dict[str, float], subset: set[str]) -> tuple[int, int]:
-    found = total = 0
-    for labelled, result in zip(evaluation.items, evaluation.screened):
-        if labelled.lang in ("", "en") or labelled.id not in subset:
-            continue
-        for wid in labelled.labels & set(evaluation.watchlist_ids):
-            d = _decision(result, wid)
-            total += 1
-            found += d.eligible and d.score >= thresholds[wid]
-    return found, total
 
 
 def cmd_calibrate(data: Path, watchlists: Path, folds: int, as_json: bool) -> int:
@@ -250,7 +242,7 @@ def cmd_calibrate(data: Path, watchlists: Path, folds: int, as_json: bool) -> in
     tuned = calibrate_thresholds(evaluation, tune)
     tune_report = report_of(evaluation, tuned, tune)
     held_report = report_of(evaluation, tuned, held_out)
-    held_ne = _non_english_at(evaluation, tuned, held_out)
+    held_ne = non_english_recall(evaluation, tuned, held_out)
     cv_report, cv_ne = _pooled(evaluation, folds)
     current = report_of(evaluation)
     recommended = calibrate_thresholds(evaluation, all_ids)

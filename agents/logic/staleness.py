@@ -23,6 +23,12 @@ def parse_time(text: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def seconds_since(text: str) -> float | None:
+    """Age of a timestamp in seconds (for latency metrics), or None when absent or unreadable."""
+    then = parse_time(text)
+    return None if then is None else max(0.0, (datetime.now(timezone.utc) - then).total_seconds())
+
+
 def is_stale(published: str, ingested_at: str, now: datetime, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> bool:
     """Stale when the story was published, or reached the news topic, more than the cutoff ago.
 
