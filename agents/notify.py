@@ -24,7 +24,7 @@ import faust
 from faust.streams import _current_event
 
 from agents.logic.digest import held_until, render_digest
-from agents.logic.slack_delivery import PermanentSlackError
+from agents.logic.slack_delivery import PermanentSlackError, Superseded
 from agents.logic.slack_render import render_alert, render_console
 from agents.logic.stories import StoryIndex, StoryPost
 from agents.logic.staleness import seconds_since
@@ -79,6 +79,25 @@ def register(app: faust.App, runtime: Runtime) -> None:
     digests: dict[tuple[str, str], DigestBuffer] = {}  # (channel, watchlist id) -> held alerts
     room = asyncio.Semaphore(MAX_IN_FLIGHT)
 
+    def owns(event: faust.EventT) -> bool:
+        """Still this worker's alert? After a rebalance (or during shutdown) its partition is read
+        again from the committed offset, here or by another worker, and posting it here as
+        well would post it twice. Such jobs are dropped unacked."""
+        message = event.message
+        return (
+            not app.should_stop
+            and app.flow_control.is_active()
+            and getattr(message, "generation_id", None) == app.consumer_generation_id
+        )
+
+    @app.on_partitions_revoked.connect
+    async def settle_posts(sender: faust.App, revoked: set, **kwargs: object) -> None:
+        """Let a post already on the wire get its answer (and its ledger entry) before the
+        partition moves: the next owner then finds it in the ledger or the channel history."""
+        deadline = time.monotonic() + 5.0
+        while runtime.delivery.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     def finish(job: Job) -> None:
         job.remaining -= 1
         if job.remaining == 0:
@@ -112,6 +131,9 @@ def register(app: faust.App, runtime: Runtime) -> None:
         for key in [k for k, b in digests.items() if b.due <= now]:
             channel, _ = key
             buffer = digests.pop(key)
+            buffer.jobs = [job for job in buffer.jobs if owns(job.event)]
+            if not buffer.jobs:
+                continue
             alerts = [job.alert for job in buffer.jobs]
             message = render_digest(buffer.watchlist_name, alerts, buffer.reason)
             digest_id = "digest-" + hashlib.sha256("|".join(a.alert_id for a in alerts).encode()).hexdigest()[:24]
@@ -138,17 +160,27 @@ def register(app: faust.App, runtime: Runtime) -> None:
             job = await queue.get()
             # Table writes route their changelog by the current event's partition.
             _current_event.set(weakref.ref(job.event))
+            if not owns(job.event):
+                room.release()
+                runtime.counters["slack.superseded"] += 1
+                continue
             if hold(job, channel):
                 room.release()
                 continue
+            done = True
             try:
                 await deliver(job.event, job.alert, channel)
+            except Superseded:
+                done = False  # unacked: the partition's new reading delivers it
+                runtime.counters["slack.superseded"] += 1
+                log.info("alert %s for %s not posted here: its partition moved in a rebalance", job.alert.alert_id, channel)
             except Exception as exc:  # noqa: BLE001 - never lose the lane, never lose the alert
                 log.exception("delivery to %s failed for alert %s", channel, job.alert.alert_id)
                 await (await runtime.dead_letter("notify", f"slack {channel}: unexpected {type(exc).__name__}: {exc}", job.event))
             finally:
                 room.release()
-                finish(job)
+                if done:
+                    finish(job)
 
     def lane(channel: str) -> asyncio.Queue[Job]:
         if channel not in lanes:
@@ -213,7 +245,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
             message = render_alert(alert, also_reported_by=_source_of(alert) if thread else None)
             if thread is not None:
                 message["thread_ts"] = thread.thread_ts
-            posted = await runtime.delivery.post(channel, message, alert.alert_id, uncertain_since)
+            posted = await runtime.delivery.post(channel, message, alert.alert_id, uncertain_since, still_ours=lambda: owns(event))
         except PermanentSlackError as exc:
             ledger[key] = {"state": "failed", "reason": exc.reason}
             await (await runtime.dead_letter("notify", f"slack {channel}: {exc.reason}", event))

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import time
 from typing import Any
 
 import faust
 from faust.types import TP
 
+from agents.logic.broker_watch import BrokerWatch
 from agents.logic.deadman import DeadMan, DeadManLimits, Observation
 from agents.runtime import Runtime, log
+from streams.broker import probe_broker
 from streams.records import utc_now_iso
 
 HEALTH_INTERVAL_S = 2.0
+BROKER_PROBE_S = 5.0
+EXIT_BROKER_LOST = 3
 LOOP_PROBE_S = 0.05
 
 
@@ -130,6 +136,22 @@ def register(app: faust.App, runtime: Runtime) -> None:
             if late > worst:
                 worst = late
                 metrics.loop_block_max.set(worst)
+
+    broker_watch = BrokerWatch(give_up_after_s=settings.broker_give_up_s)
+    watched = sorted(source_topics)
+
+    @app.timer(interval=BROKER_PROBE_S, name="broker-watch")
+    async def watch_broker() -> None:
+        ends = await asyncio.to_thread(probe_broker, settings.bootstrap_servers, watched)
+        reason = broker_watch.observe(time.monotonic(), ends)
+        if reason is None:
+            return
+        message = f"broker {settings.broker} {reason}; exiting with code {EXIT_BROKER_LOST} so that a supervisor restarts the worker"
+        log.error(message)
+        print(f"wirewatch worker: {message}", file=sys.stderr, flush=True)
+        # Not a graceful stop: that would commit and leave the group through the broker that is
+        # gone, and hang. Everything unacked is read again after the restart (at least once).
+        os._exit(EXIT_BROKER_LOST)
 
     @app.timer(interval=HEALTH_INTERVAL_S, name="health")
     async def check_health() -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import faust
 
+from streams.commits import install_commit_fix
 from streams.settings import Settings
 
 
@@ -24,7 +25,7 @@ class Topics:
 
 def create_app(settings: Settings) -> faust.App:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=settings.broker,
         key_serializer="raw",
@@ -48,6 +49,9 @@ def create_app(settings: Settings) -> faust.App:
         web_in_thread=False,
         stream_wait_empty=False,
     )
+    if settings.faust_commit_fix:
+        install_commit_fix(app)  # faust can otherwise commit past unprocessed messages (streams/commits.py)
+    return app
 
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:

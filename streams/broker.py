@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -153,3 +153,36 @@ def ensure_topics(bootstrap: list[str] | str, partitions: int, names: TopicNames
         finally:
             admin.close()
     raise BrokerError(f"could not create topics on {bootstrap}: {last_error}")
+
+
+def probe_broker(bootstrap: list[str], topics: list[str], timeout_s: float = 3.0) -> dict[tuple[str, int], int] | None:
+    """One short look at the broker: the end offset of each watched partition, or None when unreachable.
+
+    Blocking (kafka-python); run it off the event loop. A fresh client each time,
+    so that cached metadata cannot hide a broker that restarted empty. A topic
+    that does not exist is simply absent from the result.
+    """
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    timeout_ms = int(timeout_s * 1000)
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            request_timeout_ms=timeout_ms + 1000,
+            api_version_auto_timeout_ms=timeout_ms,
+            metadata_max_age_ms=timeout_ms,
+            connections_max_idle_ms=timeout_ms + 2000,
+        )
+    except KafkaError:
+        return None
+    try:
+        present = consumer.topics()
+        partitions = [TopicPartition(t, p) for t in topics if t in present for p in sorted(consumer.partitions_for_topic(t) or ())]
+        ends = consumer.end_offsets(partitions) if partitions else {}
+        return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
+    except KafkaError:
+        return None
+    finally:
+        consumer.close()

@@ -94,6 +94,11 @@ class Settings:
     log_format: str = "auto"
     # WIREWATCH_CONSOLE_ALERTS: 1 prints each alert readably on the worker console.
     console_alerts: bool = False
+    # WIREWATCH_FAUST_COMMIT_FIX: 0 turns off the commit repair of streams/commits.py. Only for
+    # reproducing faust's loss in `tests/chaos.py --without-commit-fix`; never in production.
+    faust_commit_fix: bool = True
+    # WIREWATCH_BROKER_GIVE_UP: seconds the broker may be unreachable before the worker exits (code 3).
+    broker_give_up_s: float = 60.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -126,6 +131,8 @@ class Settings:
             deadman_slack_s=_env_float("WIREWATCH_DEADMAN_SLACK", 300.0),
             log_format=_env("WIREWATCH_LOG_FORMAT", "auto"),
             console_alerts=_env("WIREWATCH_CONSOLE_ALERTS", "0") in {"1", "true", "yes"},
+            broker_give_up_s=_env_float("WIREWATCH_BROKER_GIVE_UP", 60.0),
+            faust_commit_fix=_env("WIREWATCH_FAUST_COMMIT_FIX", "1") not in {"0", "false", "no"},
         )
 
     @property

@@ -1,12 +1,21 @@
-"""Fault-injection run with counted results: `python -m tests.chaos [--items N] [--kills K] [--slack-down S]`.
+"""Fault injection with counted results: `python -m tests.chaos [--faults ...] [options]`.
 
-Faults (each on its own pipeline: broker, Slack sink and worker processes):
-- kill: SIGKILL the worker K times at random moments while N items stream in, restarting it each time;
-- slack-down: the sink answers 503 to every call for S seconds while N items stream in.
+Each fault runs on its own pipeline (topics, consumer group, Slack sink and worker processes) and
+prints items in, items matched (on news.embedded), alerts expected (the same matcher run offline on
+the same items), alerts on the topic, Slack posts, lost, duplicated and out of order. The command
+exits 1 on any loss, double post or out-of-order post.
 
-For each fault it prints items in, items matched (on news.embedded), alerts expected (the same
-matcher run offline on the same items), alerts on the topic, Slack posts, lost and duplicated,
-and exits 1 on any loss or double post. Broker loss and rebalance are not covered yet.
+Faults:
+- kill: SIGKILL the worker --kills times at random moments while --items stream in;
+- rebalance: a second worker joins during a backlog of --items, then the first gets SIGTERM and,
+  2 s later, SIGKILL (repeat with --runs);
+- broker-loss: the broker disappears for --broker-down seconds and comes back empty (the memory
+  engine keeps nothing). The worker must exit with a clear message or carry on; the script then
+  acts as a supervisor, restarts it if it exited, and checks that new items flow;
+- slack-down: the sink refuses every call for --slack-down seconds while items stream in;
+- soak: --soak-minutes at --rate items/s; reports worker RSS and lag at the start and end.
+
+`--without-commit-fix` runs the workers without streams/commits.py, to reproduce faust's loss.
 """
 
 from __future__ import annotations
@@ -15,12 +24,16 @@ import argparse
 import json
 import os
 import random
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
+from typing import Any, Callable
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -31,18 +44,44 @@ from agents.logic.watchlists import load_watchlist_dir  # noqa: E402
 from streams.broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.records import make_alert_id  # noqa: E402
 from streams.settings import Settings  # noqa: E402
-from tests.harness import REPO, Pipeline, alert_ids_in_slack, wait_for  # noqa: E402
+from tests.harness import REPO, Pipeline, alert_ids_in_slack, spawn, stop, wait_for  # noqa: E402
 from wirewatch.bench import bench_items  # noqa: E402
 from wirewatch.worker import load_glossary  # noqa: E402
 
+FAULTS = ("kill", "rebalance", "broker-loss", "slack-down")
+COLUMN = {
+    "items_in": "in", "items_matched": "matched", "alerts_expected": "expected", "alerts_on_topic": "on topic",
+    "alert_records_repeated": "repeats", "slack_posts": "posts", "lost": "lost", "duplicated": "doubled",
+    "out_of_order": "disorder", "worker_exit_code": "exit code",
+}
 
-def expected_alerts(items: list[dict], embedder: Embedder) -> set[str]:
-    matcher = Matcher.build(load_watchlist_dir(REPO / "config" / "watchlists"), embedder.encode)
-    embedded = embed_items([TextItem(i["id"], i["title"], i["body"]) for i in items], embedder.encode, load_glossary(Settings()))
-    return {make_alert_id(r.item.id, d.watchlist.id) for r in screen(embedded, matcher) for d in r.decisions if d.matched}
+
+def say(message: str) -> None:
+    print(f"[chaos] {message}", file=sys.stderr, flush=True)
 
 
-def feed(pipe: Pipeline, items: list[dict], rate: float) -> threading.Thread:
+class Expectation:
+    """Which (item, watchlist) pairs should alert, computed once offline and renamed per run."""
+
+    def __init__(self, base_items: list[dict[str, Any]], embedder: Embedder) -> None:
+        matcher = Matcher.build(load_watchlist_dir(REPO / "config" / "watchlists"), embedder.encode)
+        embedded = embed_items([TextItem(i["id"], i["title"], i["body"]) for i in base_items], embedder.encode, load_glossary(Settings()))
+        self.base_items = base_items
+        self.watchlists_by_id = {
+            r.item.id: [d.watchlist.id for d in r.decisions if d.matched] for r in screen(embedded, matcher)
+        }
+
+    def items(self, tag: str, count: int | None = None) -> tuple[list[dict[str, Any]], list[str]]:
+        """A renamed copy of the first `count` items, and the alert ids they should produce, in item order."""
+        items, alerts = [], []
+        for row in self.base_items[: count or len(self.base_items)]:
+            copy = dict(row, id=f"{tag}-{row['id']}")
+            items.append(copy)
+            alerts.extend(make_alert_id(copy["id"], w) for w in self.watchlists_by_id.get(row["id"], []))
+        return items, alerts
+
+
+def feed(pipe: Pipeline, items: list[dict[str, Any]], rate: float) -> threading.Thread:
     def run() -> None:
         for start in range(0, len(items), 5):
             pipe.produce_items(items[start : start + 5])
@@ -53,93 +92,273 @@ def feed(pipe: Pipeline, items: list[dict], rate: float) -> threading.Thread:
     return thread
 
 
-def count(pipe: Pipeline, items: list[dict], expected: set[str], settle_s: float) -> dict[str, int]:
+def out_of_order_posts(pipe: Pipeline) -> int:
+    """Posts in a channel whose alert came later on the same alerts partition than the post after it."""
+    position = {}
+    for record in pipe.read_topic(pipe.names.alerts, 2):
+        position.setdefault(record.key.decode(), (record.partition, record.offset))
+    bad = 0
+    for messages in pipe.slack_messages_and_replies().values():
+        posted = sorted((float(m["ts"]), m["metadata"]["event_payload"]["alert_id"]) for m in messages if m.get("metadata"))
+        last: dict[int, int] = {}
+        for _, alert_id in posted:
+            if alert_id not in position:
+                continue
+            partition, offset = position[alert_id]
+            if offset < last.get(partition, -1):
+                bad += 1
+            last[partition] = max(offset, last.get(partition, -1))
+    return bad
+
+
+def count(pipe: Pipeline, items: list[dict[str, Any]], expected: list[str], settle_s: float, seen_before: set[str] | None = None) -> dict[str, int]:
+    """Wait up to settle_s for everything to arrive, then count what did (a loss shows as a number)."""
     ids = {i["id"] for i in items}
+    wanted = set(expected)
+    earlier = seen_before or set()
     checks = (
-        (lambda: ids <= {r.key.decode() for r in pipe.read_topic(pipe.names.embedded, 2)}, "every item on news.embedded"),
-        (lambda: expected <= {r.key.decode() for r in pipe.read_topic(pipe.names.alerts, 2)}, "every expected alert"),
-        (lambda: expected <= set(alert_ids_in_slack(pipe.slack_messages_and_replies())), "every alert in Slack"),
+        (lambda: ids <= earlier | {r.key.decode() for r in pipe.read_topic(pipe.names.embedded, 2)}, "every item on news.embedded"),
+        (lambda: wanted <= earlier | {r.key.decode() for r in pipe.read_topic(pipe.names.alerts, 2)}, "every expected alert"),
+        (lambda: wanted <= set(alert_ids_in_slack(pipe.slack_messages_and_replies())), "every alert in Slack"),
     )
     deadline = time.monotonic() + settle_s
-    for check, what in checks:  # wait, but count whatever arrived: a loss must show as a number
+    for check, what in checks:
         try:
-            wait_for(check, max(1.0, deadline - time.monotonic()), what)
+            wait_for(check, max(1.0, deadline - time.monotonic()), what, interval_s=2.0)
         except AssertionError as exc:
-            print(f"[chaos] {exc}", file=sys.stderr, flush=True)
+            say(str(exc)[:300])
     time.sleep(5)  # room for a late duplicate
-    matched = {r.key.decode() for r in pipe.read_topic(pipe.names.embedded, 2)} & ids
-    on_topic = [r.key.decode() for r in pipe.read_topic(pipe.names.alerts, 2)]
+    matched = (earlier | {r.key.decode() for r in pipe.read_topic(pipe.names.embedded, 2)}) & ids
+    on_topic_records = [r.key.decode() for r in pipe.read_topic(pipe.names.alerts, 2)]
+    on_topic = earlier | set(on_topic_records)
     posts = Counter(alert_ids_in_slack(pipe.slack_messages_and_replies()))
+    for what, missing in (("items not matched", ids - matched), ("alerts not on topic", wanted - on_topic), ("alerts not in Slack", wanted - set(posts))):
+        if missing:
+            say(f"{what}: {sorted(missing)[:20]}")
     return {
         "items_in": len(ids),
         "items_matched": len(matched),
-        "alerts_expected": len(expected),
-        "alerts_on_topic": len(set(on_topic)),
-        "alert_records_repeated": len(on_topic) - len(set(on_topic)),  # allowed: same alert_id
+        "alerts_expected": len(wanted),
+        "alerts_on_topic": len(wanted & on_topic),
+        "alert_records_repeated": len(on_topic_records) - len(set(on_topic_records)),  # allowed: same alert_id
         "slack_posts": sum(posts.values()),
-        "lost": len(ids - matched) + len(expected - set(on_topic)) + len(expected - set(posts)),
+        "lost": len(ids - matched) + len(wanted - on_topic) + len(wanted - set(posts)),
         "duplicated": sum(n - 1 for n in posts.values() if n > 1),
+        "out_of_order": out_of_order_posts(pipe),
     }
 
 
-def run_fault(name: str, broker_url: str, items: list[dict], expected: set[str], args: argparse.Namespace) -> dict[str, int]:
-    workdir = Path(tempfile.mkdtemp(prefix=f"chaos-{name}-"))
-    pipe = Pipeline(broker_url=broker_url, workdir=workdir, extra_env={"WIREWATCH_LOG_FORMAT": "json"}).start()
+def start_second_worker(pipe: Pipeline) -> tuple[subprocess.Popen[bytes], Path]:
+    env = pipe.env()
+    env["WIREWATCH_HTTP_PORT"] = str(free_port())
+    log_path = pipe.workdir / "worker-second.log"
+    proc = spawn(["worker"], env, log_path)
+    wait_for(lambda: proc.poll() is None and "Worker ready" in log_path.read_text(errors="replace"), 120, "the second worker to be ready")
+    return proc, log_path
+
+
+def terminate_then_kill(proc: subprocess.Popen[bytes], grace_s: float) -> str:
+    proc.send_signal(signal.SIGTERM)
     try:
-        pipe.wait_worker_ready()
-        t0 = time.time()
-        feeder = feed(pipe, items, args.rate)
-        duration = len(items) / args.rate
-        if name == "kill":
-            for moment in sorted(random.uniform(0.1, 0.9) * duration for _ in range(args.kills)):
-                time.sleep(max(0.0, t0 + moment - time.time()))
-                pipe.kill_worker()
-                print(f"[chaos] SIGKILL worker at {moment:.1f} s", file=sys.stderr, flush=True)
-                pipe.start_worker()
-                pipe.wait_worker_ready()
-        else:
-            pipe.set_faults(refuse_all=True)
-            print(f"[chaos] Slack down for {args.slack_down:.0f} s", file=sys.stderr, flush=True)
-            time.sleep(args.slack_down)
-            pipe.set_faults(refuse_all=False)
-        feeder.join()
+        proc.wait(timeout=grace_s)
+        return f"exited {proc.returncode} after SIGTERM"
+    except subprocess.TimeoutExpired:
+        stop(proc, signal.SIGKILL)
+        return "SIGKILLed"
+
+
+# --- the faults ------------------------------------------------------------------------------
+
+
+def fault_kill(pipe: Pipeline, items: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    t0 = time.time()
+    feeder = feed(pipe, items, args.rate)
+    duration = len(items) / args.rate
+    for moment in sorted(random.uniform(0.1, 0.9) * duration for _ in range(args.kills)):
+        time.sleep(max(0.0, t0 + moment - time.time()))
+        pipe.kill_worker()
+        say(f"SIGKILL worker at {moment:.1f} s")
+        pipe.start_worker()
+        pipe.wait_worker_ready(120)
+    feeder.join()
+
+
+def fault_rebalance(pipe: Pipeline, items: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    pipe.produce_items(items)  # the backlog
+    time.sleep(random.uniform(1.0, 4.0))
+    second, _ = start_second_worker(pipe)
+    say("second worker joined")
+    time.sleep(random.uniform(0.5, 3.0))
+    assert pipe.worker is not None
+    say(f"first worker {terminate_then_kill(pipe.worker, 2.0)}")
+    pipe.worker = second
+
+
+def fault_slack_down(pipe: Pipeline, items: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    feeder = feed(pipe, items, args.rate)
+    pipe.set_faults(refuse_all=True)
+    say(f"Slack down for {args.slack_down:.0f} s")
+    time.sleep(args.slack_down)
+    pipe.set_faults(refuse_all=False)
+    feeder.join()
+
+
+def run_fault(name: str, broker_url: str, expectation: Expectation, tag: str, args: argparse.Namespace) -> dict[str, int]:
+    items, expected = expectation.items(tag, args.items)
+    workdir = Path(tempfile.mkdtemp(prefix=f"chaos-{name}-"))
+    pipe = Pipeline(broker_url=broker_url, workdir=workdir, extra_env=worker_env(args)).start()
+    say(f"{name}: workdir {workdir}")
+    try:
+        pipe.wait_worker_ready(120)
+        {"kill": fault_kill, "rebalance": fault_rebalance, "slack-down": fault_slack_down}[name](pipe, items, args)
         return count(pipe, items, expected, args.settle)
     finally:
         pipe.close()
 
 
-def main(argv: list[str] | None = None) -> int:
+def fault_broker_loss(expectation: Expectation, tag: str, args: argparse.Namespace) -> dict[str, int]:
+    """Own broker: it is stopped for --broker-down seconds and restarted empty on the same port."""
+    port = free_port()
+    broker = EmbeddedBroker(port=port).start()
+    workdir = Path(tempfile.mkdtemp(prefix="chaos-broker-loss-"))
+    before, before_alerts = expectation.items(f"{tag}a", max(10, args.items // 4))
+    after, after_alerts = expectation.items(f"{tag}b", max(10, args.items // 4))
+    pipe = Pipeline(broker_url=broker.url, workdir=workdir, extra_env=worker_env(args)).start()
+    try:
+        pipe.wait_worker_ready(120)
+        pipe.produce_items(before)
+        seen = wait_for(
+            lambda: (got := {r.key.decode() for r in pipe.read_topic(pipe.names.embedded, 2)}) >= {i["id"] for i in before} and got,
+            args.settle, "the items before the loss",
+        )
+        seen |= set(before_alerts) & {r.key.decode() for r in pipe.read_topic(pipe.names.alerts, 2)}
+        wait_for(lambda: set(before_alerts) <= set(alert_ids_in_slack(pipe.slack_messages_and_replies())), args.settle, "alerts before the loss")
+        broker.stop()
+        lost_at = time.monotonic()
+        say(f"broker stopped; down for {args.broker_down:.0f} s")
+        time.sleep(args.broker_down)
+        broker = EmbeddedBroker(port=port).start()
+        say("broker back, empty")
+        worker = pipe.worker
+        assert worker is not None
+        exit_code = -1  # -1: it kept running
+        try:
+            wait_for(lambda: worker.poll() is not None, 120, "the worker to exit")
+            exit_code = worker.returncode
+            line = next((ln for ln in reversed(pipe.worker_log().splitlines()) if "broker" in ln.lower()), "")
+            say(f"worker exited {exit_code} {time.monotonic() - lost_at:.0f} s after the loss: {line[-300:]}")
+        except AssertionError:
+            say("worker still running 120 s after the broker came back")
+        if worker.poll() is not None:  # the supervisor's part: restart it
+            pipe.start_worker()
+            pipe.wait_worker_ready(120)
+        pipe.produce_items(after)
+        row = count(pipe, before + after, before_alerts + after_alerts, args.settle, seen_before=seen)
+        row["worker_exit_code"] = exit_code
+        return row
+    finally:
+        pipe.close()
+        broker.stop()
+
+
+def worker_env(args: argparse.Namespace) -> dict[str, str]:
+    env = {"WIREWATCH_LOG_FORMAT": "json"}
+    if args.without_commit_fix:
+        env["WIREWATCH_FAUST_COMMIT_FIX"] = "0"
+    return env
+
+
+def soak(broker_url: str, expectation: Expectation, args: argparse.Namespace) -> dict[str, Any]:
+    """Steady load; sample the worker's RSS (from /proc) and lag (from its /status page)."""
+    n = int(args.soak_minutes * 60 * args.rate)
+    items = [dict(row, id=f"soak{i}-{row['id']}") for i in range(n // len(expectation.base_items) + 1) for row in expectation.base_items][:n]
+    pipe = Pipeline(broker_url=broker_url, workdir=Path(tempfile.mkdtemp(prefix="chaos-soak-")), extra_env=worker_env(args)).start()
+    samples: list[tuple[float, float, int]] = []
+
+    def sample() -> None:
+        assert pipe.worker is not None
+        rss_kb = next(int(ln.split()[1]) for ln in Path(f"/proc/{pipe.worker.pid}/status").read_text().splitlines() if ln.startswith("VmRSS"))
+        with urllib.request.urlopen(f"http://127.0.0.1:{pipe.http_port}/status", timeout=5) as response:
+            lag = sum(row["lag"] for row in json.load(response)["lag"])
+        samples.append((time.monotonic(), rss_kb / 1024, lag))
+
+    try:
+        pipe.wait_worker_ready(120)
+        started = time.monotonic()
+        feeder = feed(pipe, items, args.rate)
+        while feeder.is_alive():
+            time.sleep(30)
+            sample()
+            say(f"soak {samples[-1][0] - started:.0f} s: rss {samples[-1][1]:.0f} MB, lag {samples[-1][2]}")
+        return {
+            "items_offered": n,
+            "rate": args.rate,
+            "minutes": args.soak_minutes,
+            "rss_mb_start": round(samples[0][1]),
+            "rss_mb_end": round(samples[-1][1]),
+            "lag_start": samples[0][2],
+            "lag_max": max(s[2] for s in samples),
+            "lag_end": samples[-1][2],
+        }
+    finally:
+        pipe.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--faults", default="kill,rebalance,broker-loss,slack-down", help=f"comma-separated, from {', '.join(FAULTS)}")
     parser.add_argument("--items", type=int, default=300)
-    parser.add_argument("--rate", type=float, default=10.0, help="items/s offered")
+    parser.add_argument("--rate", type=float, default=8.0, help="items/s offered")
     parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=1, help="repeat each fault this many times")
     parser.add_argument("--slack-down", type=float, default=120.0)
+    parser.add_argument("--broker-down", type=float, default=30.0)
     parser.add_argument("--settle", type=float, default=600.0, help="seconds to wait for everything to arrive")
-    parser.add_argument("--faults", default="kill,slack-down")
+    parser.add_argument("--soak-minutes", type=float, default=0.0, help="run the soak instead of the faults")
+    parser.add_argument("--without-commit-fix", action="store_true")
+    parser.add_argument("--seed", type=int, default=None)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    random.seed(args.seed)
+    faults = [f for f in args.faults.split(",") if f]
+    unknown = set(faults) - set(FAULTS)
+    if unknown:
+        parser.error(f"unknown fault(s): {', '.join(sorted(unknown))}")
     broker = None
-    broker_url = os.environ.get("WIREWATCH_TEST_BROKER")
+    broker_url = os.environ.get("WIREWATCH_TEST_BROKER", "")
     if not broker_url:
         broker = EmbeddedBroker(port=free_port()).start()
         broker_url = broker.url
     try:
-        embedder = Embedder()
-        results = {}
-        for name in args.faults.split(","):
-            items = bench_items(args.items)
-            for row in items:
-                row["id"] = f"{name}-{row['id']}"
-            expected = expected_alerts(items, embedder)
-            results[name] = run_fault(name, broker_url, items, expected, args)
-            print(f"[chaos] {name}: {json.dumps(results[name])}", file=sys.stderr, flush=True)
+        expectation = Expectation(bench_items(max(args.items, 152)), Embedder())
+        if args.soak_minutes:
+            result = soak(broker_url, expectation, args)
+            print(json.dumps(result))
+            return 0
+        results: list[tuple[str, dict[str, int]]] = []
+        for run in range(args.runs):
+            for name in faults:
+                tag = f"{name}{run}-{random.randrange(10**6)}"
+                if name == "broker-loss":
+                    row = fault_broker_loss(expectation, tag, args)
+                else:
+                    row = run_fault(name, broker_url, expectation, tag, args)
+                say(f"{name} run {run + 1}: {json.dumps(row)}")
+                results.append((name, row))
     finally:
         if broker is not None:
             broker.stop()
-    keys = list(next(iter(results.values())))
-    print(f"{'fault':<11}" + "".join(f"{k:>24}" for k in keys))
-    for name, row in results.items():
-        print(f"{name:<11}" + "".join(f"{row[k]:>24}" for k in keys))
-    bad = any(row["lost"] or row["duplicated"] for row in results.values())
+    keys = list(dict.fromkeys(k for _, row in results for k in row))
+    print(f"{'fault':<12}" + "".join(f"{COLUMN.get(k, k):>10}" for k in keys))
+    for name, row in results:
+        print(f"{name:<12}" + "".join(f"{row.get(k, ''):>10}" for k in keys))
+    print("columns: " + "; ".join(f"{COLUMN.get(k, k)} = {k}" for k in keys))
+    bad = [name for name, row in results if row["lost"] or row["duplicated"] or row["out_of_order"]]
+    print(f"runs: {len(results)}, with loss, double post or disorder: {len(bad)}")
     return 1 if bad else 0
 
 

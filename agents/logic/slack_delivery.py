@@ -41,6 +41,10 @@ class PermanentSlackError(Exception):
         self.channel = channel
 
 
+class Superseded(Exception):
+    """The post is no longer this worker's to make (its partition moved in a rebalance)."""
+
+
 @dataclass(frozen=True)
 class Posted:
     channel_id: str
@@ -109,6 +113,7 @@ class SlackDelivery:
         self.retries = 0
         self.failures = 0
         self.posts = 0
+        self.in_flight = 0  # chat.postMessage calls awaiting their answer
         # Health, for metrics, `wirewatch status` and the dead-man check.
         self.failing_since: float | None = None  # epoch s of the first failure since the last success
         self.last_ok_at: float | None = None
@@ -186,8 +191,19 @@ class SlackDelivery:
                 break
         return found
 
-    async def post(self, channel: str, message: dict[str, Any], alert_id: str, uncertain_since: float | None = None) -> Posted:
-        """Post once. `uncertain_since` (epoch s) says an earlier attempt may have landed."""
+    async def post(
+        self,
+        channel: str,
+        message: dict[str, Any],
+        alert_id: str,
+        uncertain_since: float | None = None,
+        still_ours: Callable[[], bool] | None = None,
+    ) -> Posted:
+        """Post once. `uncertain_since` (epoch s) says an earlier attempt may have landed.
+
+        `still_ours` is asked right before each attempt; False raises Superseded, so a
+        worker that lost the alert's partition does not post it beside the new owner.
+        """
         started = time.monotonic()
         attempt = 0
         async with self.pacer.lock(channel):
@@ -206,7 +222,10 @@ class SlackDelivery:
                         self._note("posted", channel)
                         return existing
                 await self.pacer.wait_turn(channel)
+                if still_ours is not None and not still_ours():
+                    raise Superseded(alert_id)
                 attempt_started = time.time()
+                self.in_flight += 1
                 try:
                     response = await self.client.chat_postMessage(channel=channel, **message)
                     self.posts += 1
@@ -234,6 +253,8 @@ class SlackDelivery:
                 except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                     uncertain_since = uncertain_since or attempt_started
                     reason = _describe(exc)
+                finally:
+                    self.in_flight -= 1
                 attempt += 1
                 self.retries += 1
                 self._note("retry", channel, reason)

@@ -1,0 +1,170 @@
+"""Commit an offset only when every message before it was really processed.
+
+faust-streaming 0.15.3 can commit past a message that was never processed;
+a crash after that commit loses the message for good. Three flaws combine:
+
+1. `Consumer._new_offset` checks the head of the acked list with
+   `min(acked) - committed > 1`, but `committed` is already the *next*
+   offset to read, so one missing message right at the head is jumped over.
+   With nothing committed yet (None, or 0, which faust stores as None) the
+   head is not checked at all. Out-of-order acks are normal in wirewatch:
+   the notify agent acks an alert once all its channels are done, and a
+   digest holds alerts back for minutes.
+2. During a rebalance, streams drop the messages they still hold ("skipped")
+   and *ack* them, although nothing processed them. These acks arrive after
+   the revoked partitions' bookkeeping was reset (committed = None), so by
+   flaw 1 a commit can cover them. This is the rebalance loss of faust
+   issues #216/#221/#606.
+3. Acks recorded before a partition is re-read from its committed offset
+   stay in the acked list and can be stitched to new acks.
+
+The repair keeps faust's design (acked offsets per partition, commit the
+contiguous run) and fixes the rules:
+- the run must start exactly at the committed offset, or, when nothing is
+  committed, at the first offset delivered since the last seek;
+- acks of messages that were skipped, fetched in an older consumer
+  generation, or acked while flow is suspended are not recorded: the
+  partition is re-read from its committed offset, so those messages come
+  back and are processed then;
+- every seek to the committed offsets forgets the acks recorded before it.
+A dropped ack costs at most a repeat (alerts are keyed by alert_id, and the
+Slack ledger skips what was posted); a wrong commit costs a lost item.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+import faust
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
+
+_MARK = "_wirewatch_commit_fix"
+
+
+def next_commit_offset(base: Optional[int], acked_sorted: Iterable[int]) -> Optional[int]:
+    """The offset to commit: one past the run of acked offsets starting exactly at `base`.
+
+    `base` is the next offset that must be processed (the committed offset,
+    or the first delivered offset when nothing was committed). Offsets below
+    `base` are already covered and ignored. None when `base` is unknown or
+    not acked yet.
+    """
+    if base is None:
+        return None
+    expected = base
+    for offset in acked_sorted:
+        if offset < expected:
+            continue
+        if offset != expected:
+            break
+        expected += 1
+    return expected if expected > base else None
+
+
+def _first_offsets(consumer: Consumer) -> dict[TP, int]:
+    """Per partition: the lowest offset delivered since the last seek (the base when nothing is committed)."""
+    found = consumer.__dict__.get("_wirewatch_first_offsets")
+    if found is None:
+        found = consumer.__dict__["_wirewatch_first_offsets"] = {}
+    return found
+
+
+def _fold_gaps(consumer: Consumer, tp: TP, acked: list[int]) -> None:
+    """Offsets faust knows the broker will never deliver (compaction, markers) count as acked."""
+    gaps = consumer._gap.get(tp)
+    if not gaps or not acked:
+        return
+    top = max(acked) + 1
+    for interval in sorted(gaps.overlap(0, top), key=lambda iv: iv.begin):
+        acked.extend(range(interval.begin, interval.end))
+    gaps.chop(0, top)
+
+
+def _new_offset(self: Consumer, tp: TP) -> Optional[int]:
+    acked = self._acked[tp]
+    if not acked:
+        return None
+    _fold_gaps(self, tp, acked)
+    acked.sort()
+    committed = self._committed_offset[tp]
+    base = committed if committed is not None else _first_offsets(self).get(tp)
+    offset = next_commit_offset(base, acked)
+    if offset is None:
+        return None
+    done = [o for o in acked if o < offset]
+    acked[:] = [o for o in acked if o >= offset]
+    self._acked_index[tp].difference_update(done)
+    return offset
+
+
+def _should_record_ack(consumer: Consumer, message: Any) -> bool:
+    app = consumer.app
+    return app.flow_control.is_active() and getattr(message, "generation_id", None) == app.consumer_generation_id
+
+
+def _wrap_ack(original: Any) -> Any:
+    def ack(self: Consumer, message: Any) -> bool:
+        if _should_record_ack(self, message):
+            return original(self, message)
+        with ack_lock:  # same lock as faust's ack: `acked` is test-and-set
+            if not message.acked:
+                message.acked = True
+                self._unacked_messages.discard(message)
+                notify(self._waiting_for_ack)
+        return False
+
+    return ack
+
+
+def _wrap_perform_seek(original: Any) -> Any:
+    async def perform_seek(self: Consumer) -> None:
+        await original(self)
+        # Everything after the committed offsets will be delivered again: acks recorded
+        # before the seek describe the old reading and must not be stitched to new ones.
+        for tp in list(self._acked):
+            if not self._is_changelog_tp(tp):
+                self._acked.pop(tp, None)
+                self._acked_index.pop(tp, None)
+                self._gap.pop(tp, None)
+        _first_offsets(self).clear()
+
+    return perform_seek
+
+
+def _wrap_revoked(original: Any) -> Any:
+    async def on_partitions_revoked(self: Consumer, revoked: set[TP]) -> None:
+        first = _first_offsets(self)
+        for tp in revoked:
+            first.pop(tp, None)
+        await original(self, revoked)
+
+    return on_partitions_revoked
+
+
+class FirstOffsetSensor(faust.Sensor):
+    """Records the lowest offset delivered per partition since the last seek."""
+
+    def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
+        consumer = self.app.consumer  # type: ignore[attr-defined]
+        if not consumer.app.flow_control.is_active():
+            return
+        first = _first_offsets(consumer)
+        known = first.get(tp)
+        if known is None or offset < known:
+            first[tp] = offset
+
+
+def install_commit_fix(app: faust.App) -> None:
+    """Patch faust's Consumer (once per process) and register the sensor on `app`."""
+    if not getattr(Consumer, _MARK, False):
+        Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+        Consumer.ack = _wrap_ack(Consumer.ack)  # type: ignore[method-assign]
+        Consumer.perform_seek = _wrap_perform_seek(Consumer.perform_seek)  # type: ignore[method-assign]
+        Consumer.on_partitions_revoked = _wrap_revoked(Consumer.on_partitions_revoked)  # type: ignore[method-assign]
+        setattr(Consumer, _MARK, True)
+    sensor = FirstOffsetSensor()
+    sensor.app = app  # type: ignore[attr-defined]
+    app.sensors.add(sensor)

@@ -1,0 +1,111 @@
+"""The commit rule of streams/commits.py, and the faust flaw it replaces."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from types import SimpleNamespace
+
+import pytest
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from intervaltree import IntervalTree
+
+from streams.commits import _new_offset, next_commit_offset
+
+TP0 = TP("news", 0)
+
+
+@pytest.mark.parametrize(
+    ("base", "acked", "expected"),
+    [
+        (10, [10, 11, 12], 13),
+        (10, [11, 12], None),  # 10 still in flight: nothing may be committed
+        (10, [10, 12, 13], 11),  # stop at the hole
+        (10, [8, 9, 10], 11),  # below the base is already covered
+        (0, [1, 2], None),  # nothing committed yet, head missing
+        (0, [0, 1, 2], 3),
+        (None, [0, 1], None),  # unknown base: never guess
+        (5, [], None),
+    ],
+)
+def test_next_commit_offset(base: int | None, acked: list[int], expected: int | None) -> None:
+    assert next_commit_offset(base, acked) == expected
+
+
+def fake_consumer(committed: int | None, acked: list[int], first: int | None = None) -> SimpleNamespace:
+    consumer = SimpleNamespace(
+        _acked=defaultdict(list, {TP0: list(acked)}),
+        _acked_index=defaultdict(set, {TP0: set(acked)}),
+        _gap=defaultdict(IntervalTree),
+        _committed_offset=defaultdict(lambda: None, {TP0: committed}),
+    )
+    consumer.__dict__["_wirewatch_first_offsets"] = {} if first is None else {TP0: first}
+    return consumer
+
+
+@pytest.mark.parametrize(
+    ("committed", "acked", "first"),
+    [
+        (31, [32, 33], None),  # one unprocessed message at the head
+        (None, [3, 4], 0),  # nothing committed: faust does not look at the head
+    ],
+)
+def test_faust_original_commits_past_an_unprocessed_message(committed: int | None, acked: list[int], first: int | None) -> None:
+    """Documents the flaw: if faust's rule stops doing this, the repair can be dropped."""
+    faust_offset = Consumer._new_offset(fake_consumer(committed, acked), TP0)  # type: ignore[arg-type]
+    assert faust_offset == acked[-1] + 1
+    assert _new_offset(fake_consumer(committed, acked, first), TP0) is None  # type: ignore[arg-type]
+
+
+def test_repaired_rule_commits_the_run_and_keeps_the_rest() -> None:
+    consumer = fake_consumer(10, [10, 11, 13, 14])
+    assert _new_offset(consumer, TP0) == 12  # type: ignore[arg-type]
+    assert consumer._acked[TP0] == [13, 14]
+    assert consumer._acked_index[TP0] == {13, 14}
+
+
+def test_known_gaps_count_as_acked() -> None:
+    consumer = fake_consumer(10, [10, 13])
+    consumer._gap[TP0].addi(11, 13)  # 11 and 12 will never be delivered (compacted away)
+    assert _new_offset(consumer, TP0) == 14  # type: ignore[arg-type]
+
+
+def test_first_delivered_offset_is_the_base_when_nothing_is_committed() -> None:
+    assert _new_offset(fake_consumer(None, [7, 8], first=7), TP0) == 9  # type: ignore[arg-type]
+    assert _new_offset(fake_consumer(None, [7, 8], first=None), TP0) is None  # type: ignore[arg-type]
+
+
+def test_acks_from_an_old_generation_or_a_suspended_flow_are_not_recorded() -> None:
+    """Such messages are re-read from the committed offset; their acks must not move the commit."""
+    from streams.commits import _wrap_ack
+
+    active = {"flow": True}
+    consumer = fake_consumer(0, [])
+    consumer.app = SimpleNamespace(
+        flow_control=SimpleNamespace(is_active=lambda: active["flow"]),
+        consumer_generation_id=2,
+        topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
+    )
+    consumer._waiting_for_ack = None
+    consumer._n_acked = 0
+    ack = _wrap_ack(Consumer.ack)
+
+    class Unacked(list):
+        def discard(self, item: object) -> None:
+            if item in self:
+                self.remove(item)
+
+    consumer._unacked_messages = Unacked()
+
+    def message(offset: int, generation: int) -> SimpleNamespace:
+        return SimpleNamespace(tp=TP0, topic="news", offset=offset, acked=False, generation_id=generation)
+
+    old = message(0, generation=1)
+    assert ack(consumer, old) is False and old.acked
+    active["flow"] = False
+    during_rebalance = message(1, generation=2)
+    assert ack(consumer, during_rebalance) is False and during_rebalance.acked
+    assert consumer._acked[TP0] == []
+    active["flow"] = True
+    assert ack(consumer, message(2, generation=2)) is True
+    assert consumer._acked[TP0] == [2]
