@@ -163,6 +163,9 @@ def register(app: faust.App, runtime: Runtime) -> None:
             if not owns(job.event):
                 room.release()
                 runtime.counters["slack.superseded"] += 1
+                message = job.event.message
+                log.info("alert %s for %s dropped here (%s[%d]@%d): its partition moved in a rebalance", job.alert.alert_id,
+                         channel, message.topic, message.partition, message.offset)
                 continue
             if hold(job, channel):
                 room.release()

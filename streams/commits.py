@@ -33,6 +33,8 @@ Slack ledger skips what was posted); a wrong commit costs a lost item.
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any, Iterable, Optional
 
 import faust
@@ -42,6 +44,9 @@ from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
 _MARK = "_wirewatch_commit_fix"
+log = logging.getLogger(__name__)
+#: WIREWATCH_COMMIT_TRACE=1 logs every commit decision and every ack left out (diagnosis only).
+TRACE = os.environ.get("WIREWATCH_COMMIT_TRACE", "0") == "1"
 
 
 def next_commit_offset(base: Optional[int], acked_sorted: Iterable[int]) -> Optional[int]:
@@ -92,6 +97,9 @@ def _new_offset(self: Consumer, tp: TP) -> Optional[int]:
     committed = self._committed_offset[tp]
     base = committed if committed is not None else _first_offsets(self).get(tp)
     offset = next_commit_offset(base, acked)
+    if TRACE:
+        log.info("commit-trace %s[%d] committed=%s first=%s acked=%s.. -> %s", tp.topic, tp.partition, committed,
+                 _first_offsets(self).get(tp), acked[:5], offset)
     if offset is None:
         return None
     done = [o for o in acked if o < offset]
@@ -109,6 +117,10 @@ def _wrap_ack(original: Any) -> Any:
     def ack(self: Consumer, message: Any) -> bool:
         if _should_record_ack(self, message):
             return original(self, message)
+        if TRACE:
+            log.info("commit-trace ack left out %s[%d]@%d gen=%s now=%s flow=%s", message.tp.topic, message.tp.partition,
+                     message.offset, getattr(message, "generation_id", None), self.app.consumer_generation_id,
+                     self.app.flow_control.is_active())
         with ack_lock:  # same lock as faust's ack: `acked` is test-and-set
             if not message.acked:
                 message.acked = True
@@ -149,12 +161,14 @@ class FirstOffsetSensor(faust.Sensor):
 
     def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
         consumer = self.app.consumer  # type: ignore[attr-defined]
-        if not consumer.app.flow_control.is_active():
-            return
+        if not _should_record_ack(consumer, message):
+            return  # a message of an earlier reading: not where this reading starts
         first = _first_offsets(consumer)
         known = first.get(tp)
         if known is None or offset < known:
             first[tp] = offset
+            if TRACE:
+                log.info("commit-trace first %s[%d] = %d (was %s)", tp.topic, tp.partition, offset, known)
 
 
 def install_commit_fix(app: faust.App) -> None:

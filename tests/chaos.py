@@ -135,6 +135,10 @@ def count(pipe: Pipeline, items: list[dict[str, Any]], expected: list[str], sett
     for what, missing in (("items not matched", ids - matched), ("alerts not on topic", wanted - on_topic), ("alerts not in Slack", wanted - set(posts))):
         if missing:
             say(f"{what}: {sorted(missing)[:20]}")
+    where = {r.key.decode(): f"{r.partition}@{r.offset}" for r in pipe.read_topic(pipe.names.alerts, 2)}
+    unposted = sorted(wanted - set(posts))
+    if unposted:
+        say("unposted alerts on the alerts topic at: " + ", ".join(f"{a} {where.get(a, '?')}" for a in unposted[:20]))
     return {
         "items_in": len(ids),
         "items_matched": len(matched),
