@@ -142,7 +142,11 @@ def register(app: faust.App, runtime: Runtime) -> None:
 
     @app.timer(interval=BROKER_PROBE_S, name="broker-watch")
     async def watch_broker() -> None:
-        ends = await asyncio.to_thread(probe_broker, settings.bootstrap_servers, watched)
+        try:
+            ends = await asyncio.to_thread(probe_broker, settings.bootstrap_servers, watched)
+        except Exception as exc:  # noqa: BLE001 - a probe that cannot decide must not decide
+            log.warning("broker probe failed: %s: %s", type(exc).__name__, exc)
+            return
         reason = broker_watch.observe(time.monotonic(), ends)
         if reason is None:
             return

@@ -155,6 +155,15 @@ def ensure_topics(bootstrap: list[str] | str, partitions: int, names: TopicNames
     raise BrokerError(f"could not create topics on {bootstrap}: {last_error}")
 
 
+def _accepts_connections(server: str, timeout_s: float) -> bool:
+    host, _, port = server.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout_s):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
 def probe_broker(bootstrap: list[str], topics: list[str], timeout_s: float = 3.0) -> dict[tuple[str, int], int] | None:
     """One short look at the broker: the end offset of each watched partition, or None when unreachable.
 
@@ -163,26 +172,28 @@ def probe_broker(bootstrap: list[str], topics: list[str], timeout_s: float = 3.0
     that does not exist is simply absent from the result.
     """
     from kafka import KafkaConsumer
-    from kafka.errors import KafkaError
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError, RetriableError
 
+    unreachable = (KafkaConnectionError, KafkaTimeoutError, RetriableError, OSError)
+    if not any(_accepts_connections(server, timeout_s) for server in bootstrap):
+        return None  # kafka-python would spend 30 s finding that out
     timeout_ms = int(timeout_s * 1000)
     try:
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
             request_timeout_ms=timeout_ms + 1000,
-            api_version_auto_timeout_ms=timeout_ms,
             metadata_max_age_ms=timeout_ms,
             connections_max_idle_ms=timeout_ms + 2000,
         )
-    except KafkaError:
+    except unreachable:
         return None
     try:
         present = consumer.topics()
         partitions = [TopicPartition(t, p) for t in topics if t in present for p in sorted(consumer.partitions_for_topic(t) or ())]
         ends = consumer.end_offsets(partitions) if partitions else {}
         return {(tp.topic, tp.partition): int(end) for tp, end in ends.items()}
-    except KafkaError:
+    except unreachable:
         return None
     finally:
         consumer.close()
