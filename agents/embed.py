@@ -11,6 +11,7 @@ import faust
 from agents.logic.chunking import chunk_item
 from agents.logic.gloss import embedding_text
 from agents.runtime import Runtime
+from streams.commits import acked_only_on_success
 from streams.records import EmbeddedItem, InvalidMessage, NewsItem
 
 
@@ -28,36 +29,37 @@ def register(app: faust.App, runtime: Runtime) -> None:
     @app.agent(topics.news, name="embed")
     async def embed(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.embed_batch, within=settings.embed_within_s):
-            deliveries: list[asyncio.Future] = []
-            valid: list[tuple[faust.EventT, NewsItem, list[str]]] = []
-            for event in events:
-                runtime.counters["news.in"] += 1
-                runtime.metrics.items.labels("in").inc()
-                runtime.saw_item()
-                try:
-                    item = NewsItem.from_bytes(event.message.value, settings.max_item_bytes)
-                except InvalidMessage as exc:
-                    deliveries.append(await runtime.dead_letter("embed", str(exc), event))
-                    continue
-                valid.append((event, item, chunk_item(item, runtime.glossary)))
-            if valid:
-                texts = [embedding_text(chunk) for _, _, chunks in valid for chunk in chunks]
-                started = time.perf_counter()
-                vectors = await runtime.off_loop(runtime.model_pool, runtime.embedder.encode, texts)
-                runtime.metrics.embed_seconds.observe(time.perf_counter() - started)
-                runtime.metrics.embed_batch.observe(len(texts))
-                start = 0
-                for event, item, chunks in valid:
-                    embedded = EmbeddedItem(
-                        item=item,
-                        model=runtime.embedder.model_name,
-                        chunks=chunks,
-                        vectors=vectors[start : start + len(chunks)],
-                        ingested_at=_iso_from_epoch(event.message.timestamp),
-                    )
-                    start += len(chunks)
-                    deliveries.append(await topics.embedded.send(key=item.id.encode(), value=embedded.to_bytes()))
-                runtime.counters["news.embedded"] += len(valid)
-                runtime.metrics.items.labels("embedded").inc(len(valid))
-            # At least once: the batch is acked only after every output is on the broker.
-            await asyncio.gather(*deliveries)
+            with acked_only_on_success(events):  # see streams/commits.py
+                deliveries: list[asyncio.Future] = []
+                valid: list[tuple[faust.EventT, NewsItem, list[str]]] = []
+                for event in events:
+                    runtime.counters["news.in"] += 1
+                    runtime.metrics.items.labels("in").inc()
+                    runtime.saw_item()
+                    try:
+                        item = NewsItem.from_bytes(event.message.value, settings.max_item_bytes)
+                    except InvalidMessage as exc:
+                        deliveries.append(await runtime.dead_letter("embed", str(exc), event))
+                        continue
+                    valid.append((event, item, chunk_item(item, runtime.glossary)))
+                if valid:
+                    texts = [embedding_text(chunk) for _, _, chunks in valid for chunk in chunks]
+                    started = time.perf_counter()
+                    vectors = await runtime.off_loop(runtime.model_pool, runtime.embedder.encode, texts)
+                    runtime.metrics.embed_seconds.observe(time.perf_counter() - started)
+                    runtime.metrics.embed_batch.observe(len(texts))
+                    start = 0
+                    for event, item, chunks in valid:
+                        embedded = EmbeddedItem(
+                            item=item,
+                            model=runtime.embedder.model_name,
+                            chunks=chunks,
+                            vectors=vectors[start : start + len(chunks)],
+                            ingested_at=_iso_from_epoch(event.message.timestamp),
+                        )
+                        start += len(chunks)
+                        deliveries.append(await topics.embedded.send(key=item.id.encode(), value=embedded.to_bytes()))
+                    runtime.counters["news.embedded"] += len(valid)
+                    runtime.metrics.items.labels("embedded").inc(len(valid))
+                # At least once: the batch is acked only after every output is on the broker.
+                await asyncio.gather(*deliveries)

@@ -12,6 +12,7 @@ import faust
 from agents.logic.alerting import alert_headers, decision_to_alert
 from agents.logic.staleness import seconds_since
 from agents.runtime import Runtime, log
+from streams.commits import acked_only_on_success
 from streams.records import Alert, EmbeddedItem, InvalidMessage, utc_now_iso
 
 
@@ -33,34 +34,35 @@ def register(app: faust.App, runtime: Runtime) -> None:
     @app.agent(topics.embedded, name="match")
     async def match(stream: faust.StreamT) -> None:
         async for events in stream.take_events(64, within=settings.embed_within_s):
-            deliveries: list[asyncio.Future] = []
-            items: list[EmbeddedItem] = []
-            for event in events:
-                try:
-                    items.append(EmbeddedItem.from_bytes(event.message.value))
-                except InvalidMessage as exc:
-                    deliveries.append(await runtime.dead_letter("match", str(exc), event))
-            alerts = await runtime.off_loop(runtime.match_pool, match_batch, runtime, items) if items else []
-            for alert in alerts:
-                log.info(
-                    "alert %s watchlist=%s item=%s score=%.3f", alert.alert_id, alert.watchlist_id, alert.item.id, alert.score,
-                    extra={"alert_id": alert.alert_id, "item_id": alert.item.id, "watchlist": alert.watchlist_id},
-                )
-                runtime.metrics.alerts.labels(alert.watchlist_id).inc()
-                age = seconds_since(alert.ingested_at)
-                if age is not None:
-                    runtime.metrics.produce_to_alert.observe(age)
-                deliveries.append(
-                    await topics.alerts.send(
-                        key=alert.alert_id.encode(),
-                        value=alert.to_bytes(),
-                        headers=alert_headers(alert, "live"),
+            with acked_only_on_success(events):  # see streams/commits.py
+                deliveries: list[asyncio.Future] = []
+                items: list[EmbeddedItem] = []
+                for event in events:
+                    try:
+                        items.append(EmbeddedItem.from_bytes(event.message.value))
+                    except InvalidMessage as exc:
+                        deliveries.append(await runtime.dead_letter("match", str(exc), event))
+                alerts = await runtime.off_loop(runtime.match_pool, match_batch, runtime, items) if items else []
+                for alert in alerts:
+                    log.info(
+                        "alert %s watchlist=%s item=%s score=%.3f", alert.alert_id, alert.watchlist_id, alert.item.id, alert.score,
+                        extra={"alert_id": alert.alert_id, "item_id": alert.item.id, "watchlist": alert.watchlist_id},
                     )
-                )
-            runtime.counters["news.matched"] += len(items)
-            runtime.metrics.items.labels("matched").inc(len(items))
-            runtime.counters["alerts.out"] += len(alerts)
-            await asyncio.gather(*deliveries)
+                    runtime.metrics.alerts.labels(alert.watchlist_id).inc()
+                    age = seconds_since(alert.ingested_at)
+                    if age is not None:
+                        runtime.metrics.produce_to_alert.observe(age)
+                    deliveries.append(
+                        await topics.alerts.send(
+                            key=alert.alert_id.encode(),
+                            value=alert.to_bytes(),
+                            headers=alert_headers(alert, "live"),
+                        )
+                    )
+                runtime.counters["news.matched"] += len(items)
+                runtime.metrics.items.labels("matched").inc(len(items))
+                runtime.counters["alerts.out"] += len(alerts)
+                await asyncio.gather(*deliveries)
 
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     announced = False

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Iterable, Optional
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 import faust
 from faust.transport.consumer import Consumer
@@ -110,7 +111,29 @@ def _new_offset(self: Consumer, tp: TP) -> Optional[int]:
 
 def _should_record_ack(consumer: Consumer, message: Any) -> bool:
     app = consumer.app
-    return app.flow_control.is_active() and getattr(message, "generation_id", None) == app.consumer_generation_id
+    return (
+        not app.should_stop  # shutting down: agents are being cancelled mid-batch (see acked_only_on_success)
+        and app.flow_control.is_active()
+        and getattr(message, "generation_id", None) == app.consumer_generation_id
+    )
+
+
+@contextmanager
+def acked_only_on_success(events: Sequence[Any]) -> Iterator[None]:
+    """Wrap the body of a `take_events` batch: if it raises (or is cancelled), its events stay unacked.
+
+    faust's `take_events` acks the batch in a `finally`, so a batch cut short by an
+    exception or by the cancellation of a stopping worker would be committed although
+    its output was never produced. Marking the messages as acked-without-recording makes
+    that `finally` a no-op; the offsets are read again after a restart or rebalance.
+    """
+    try:
+        yield
+    except BaseException:
+        with ack_lock:
+            for event in events:
+                event.message.acked = True
+        raise
 
 
 def _wrap_ack(original: Any) -> Any:

@@ -82,6 +82,7 @@ def test_acks_from_an_old_generation_or_a_suspended_flow_are_not_recorded() -> N
     active = {"flow": True}
     consumer = fake_consumer(0, [])
     consumer.app = SimpleNamespace(
+        should_stop=False,
         flow_control=SimpleNamespace(is_active=lambda: active["flow"]),
         consumer_generation_id=2,
         topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
@@ -109,3 +110,21 @@ def test_acks_from_an_old_generation_or_a_suspended_flow_are_not_recorded() -> N
     active["flow"] = True
     assert ack(consumer, message(2, generation=2)) is True
     assert consumer._acked[TP0] == [2]
+    consumer.app.should_stop = True  # a stopping worker cancels its agents mid-batch
+    assert ack(consumer, message(3, generation=2)) is False
+    assert consumer._acked[TP0] == [2]
+
+
+def test_a_batch_cut_short_leaves_its_events_unacked() -> None:
+    """faust's take_events acks in a finally; a failed or cancelled batch must not be committed."""
+    from streams.commits import acked_only_on_success
+
+    events = [SimpleNamespace(message=SimpleNamespace(acked=False)) for _ in range(3)]
+    with pytest.raises(RuntimeError):
+        with acked_only_on_success(events):
+            raise RuntimeError("producer gone")
+    assert all(e.message.acked for e in events)  # faust's later ack() sees "already acked" and records nothing
+    fine = [SimpleNamespace(message=SimpleNamespace(acked=False))]
+    with acked_only_on_success(fine):
+        pass
+    assert not fine[0].message.acked  # a batch that succeeds is acked by faust as usual
