@@ -164,7 +164,22 @@ def _wrap_perform_seek(original: Any) -> Any:
                 self._acked.pop(tp, None)
                 self._acked_index.pop(tp, None)
                 self._gap.pop(tp, None)
-        _first_offsets(self).clear()
+        first = _first_offsets(self)
+        first.clear()
+        # Where nothing is committed, reading starts at the log start (auto_offset_reset=earliest):
+        # ask the broker rather than trust the first message that happens to be delivered.
+        uncommitted = [tp for tp in self.assignment() if not self._is_changelog_tp(tp) and self._committed_offset.get(tp) is None]
+        if uncommitted:
+            try:
+                earliest = await self.earliest_offsets(*uncommitted)
+            except Exception as exc:  # noqa: BLE001 - without a base, nothing is committed for them
+                log.warning("could not read the log start of %d partitions: %s", len(uncommitted), exc)
+                return
+            for tp, offset in earliest.items():
+                if offset is not None:
+                    first[tp] = min(int(offset), first.get(tp, int(offset)))
+                    if TRACE:
+                        log.info("commit-trace log start %s[%d] = %d", tp.topic, tp.partition, offset)
 
     return perform_seek
 
@@ -194,9 +209,35 @@ class FirstOffsetSensor(faust.Sensor):
                 log.info("commit-trace first %s[%d] = %d (was %s)", tp.topic, tp.partition, offset, known)
 
 
+class _NoReadOffsets(dict):  # type: ignore[type-arg]
+    """faust's per-partition "last offset read", as its fetch loop sees it: never known.
+
+    The fetch loop drops any message below that offset and records the offsets it
+    jumped over as gaps that count as acked. After a seek back to the committed
+    offset the value can be stale (a message of the old fetch is handed over after
+    the seek), and then re-read messages are dropped unprocessed and, worse, folded
+    in as gaps and committed. aiokafka already discards records below its fetch
+    position, so nothing is lost by turning this off. The cost: offsets that a
+    broker never delivers (transaction markers, compacted records) are no longer
+    skipped, so commits wait at such a hole; wirewatch's topics have neither.
+    """
+
+    def __getitem__(self, key: Any) -> None:
+        return None
+
+
+def _wrap_init(original: Any) -> Any:
+    def __init__(self: Consumer, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._read_offset = _NoReadOffsets()
+
+    return __init__
+
+
 def install_commit_fix(app: faust.App) -> None:
     """Patch faust's Consumer (once per process) and register the sensor on `app`."""
     if not getattr(Consumer, _MARK, False):
+        Consumer.__init__ = _wrap_init(Consumer.__init__)  # type: ignore[method-assign]
         Consumer._new_offset = _new_offset  # type: ignore[method-assign]
         Consumer.ack = _wrap_ack(Consumer.ack)  # type: ignore[method-assign]
         Consumer.perform_seek = _wrap_perform_seek(Consumer.perform_seek)  # type: ignore[method-assign]
