@@ -83,9 +83,10 @@ class Expectation:
 
 def feed(pipe: Pipeline, items: list[dict[str, Any]], rate: float) -> threading.Thread:
     def run() -> None:
+        began = time.monotonic()
         for start in range(0, len(items), 5):
             pipe.produce_items(items[start : start + 5])
-            time.sleep(5 / rate)
+            time.sleep(max(0.0, began + (start + 5) / rate - time.monotonic()))  # a schedule, so producing takes no rate away
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
