@@ -29,6 +29,7 @@ from agents.logic.slack_render import render_alert, render_console
 from agents.logic.stories import StoryIndex, StoryPost
 from agents.logic.staleness import seconds_since
 from agents.runtime import Runtime, log
+from streams.commits import of_current_reading
 from streams.records import Alert, InvalidMessage
 
 
@@ -83,12 +84,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
         """Still this worker's alert? After a rebalance (or during shutdown) its partition is read
         again from the committed offset, here or by another worker, and posting it here as
         well would post it twice. Such jobs are dropped unacked."""
-        message = event.message
-        return (
-            not app.should_stop
-            and app.flow_control.is_active()
-            and getattr(message, "generation_id", None) == app.consumer_generation_id
-        )
+        return of_current_reading(app, event.message)
 
     @app.on_partitions_revoked.connect
     async def settle_posts(sender: faust.App, revoked: set, **kwargs: object) -> None:

@@ -109,13 +109,19 @@ def _new_offset(self: Consumer, tp: TP) -> Optional[int]:
     return offset
 
 
-def _should_record_ack(consumer: Consumer, message: Any) -> bool:
-    app = consumer.app
+def of_current_reading(app: Any, message: Any) -> bool:
+    """Is this message part of what the worker reads now? Not if it was fetched before the last
+    rebalance, if the flow is suspended for one, or if the worker is stopping (its agents are
+    being cancelled mid-batch). Such messages are read again from the committed offset."""
     return (
-        not app.should_stop  # shutting down: agents are being cancelled mid-batch (see acked_only_on_success)
+        not app.should_stop
         and app.flow_control.is_active()
         and getattr(message, "generation_id", None) == app.consumer_generation_id
     )
+
+
+def _should_record_ack(consumer: Consumer, message: Any) -> bool:
+    return of_current_reading(consumer.app, message)
 
 
 @contextmanager
