@@ -10,10 +10,13 @@ GET /status  the JSON that `wirewatch status` prints readably.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
+import signal
 import sys
 import time
+import traceback
 from typing import Any
 
 import faust
@@ -52,6 +55,18 @@ def _lag_by_partition(app: faust.App, topics: set[str]) -> dict[tuple[str, int],
         done = committed.get(tp) or 0
         lags[(tp.topic, tp.partition)] = max(0, int(highwater) - int(done))
     return lags
+
+
+def _dump_tasks_and_threads() -> None:
+    out = io.StringIO()
+    tasks = asyncio.all_tasks()
+    out.write(f"{len(tasks)} asyncio tasks\n")
+    for task in tasks:
+        out.write(f"--- {task.get_name()} {task.get_coro()!r}\n")
+        task.print_stack(limit=12, file=out)
+    for thread_id, frame in sys._current_frames().items():
+        out.write(f"--- thread {thread_id}\n{''.join(traceback.format_stack(frame, limit=12))}")
+    log.warning("stack dump on SIGUSR1:\n%s", out.getvalue())
 
 
 def register(app: faust.App, runtime: Runtime) -> None:
@@ -123,6 +138,12 @@ def register(app: faust.App, runtime: Runtime) -> None:
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), content_type="text/plain; version=0.0.4")
+
+    @app.task
+    async def dump_on_sigusr1() -> None:
+        """`kill -USR1 <worker>` logs what every asyncio task and thread is waiting on: a stuck
+        worker can then be diagnosed in place, without a debugger or a restart."""
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks_and_threads)
 
     @app.task
     async def watch_event_loop() -> None:

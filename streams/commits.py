@@ -26,7 +26,10 @@ contiguous run) and fixes the rules:
   generation, or acked while flow is suspended are not recorded: the
   partition is re-read from its committed offset, so those messages come
   back and are processed then;
-- every seek to the committed offsets forgets the acks recorded before it.
+- every seek to the committed offsets forgets the acks recorded before it,
+  and a partition with no commit is sought to its log start at the same
+  moment (aiokafka leaves it where it was), so what those acks covered is
+  delivered again.
 A dropped ack costs at most a repeat (alerts are keyed by alert_id, and the
 Slack ledger skips what was posted); a wrong commit costs a lost item.
 """
@@ -182,10 +185,16 @@ def _wrap_perform_seek(original: Any) -> Any:
                 log.warning("could not read the log start of %d partitions: %s", len(uncommitted), exc)
                 return
             for tp, offset in earliest.items():
-                if offset is not None:
-                    first[tp] = min(int(offset), first.get(tp, int(offset)))
-                    if TRACE:
-                        log.info("commit-trace log start %s[%d] = %d", tp.topic, tp.partition, offset)
+                if offset is None:
+                    continue
+                # aiokafka's seek_to_committed leaves a partition without a commit where it was, so
+                # what was delivered (or skipped) before this seek would never come again while its
+                # acks were just forgotten: the commit would stall there, and a skipped message would
+                # wait for the next restart. Read it again from the log start, like a committed one.
+                await self.seek(tp, int(offset))
+                first[tp] = int(offset)
+                if TRACE:
+                    log.info("commit-trace log start %s[%d] = %d (sought there)", tp.topic, tp.partition, offset)
 
     return perform_seek
 

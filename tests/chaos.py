@@ -50,7 +50,7 @@ from wirewatch.worker import load_glossary  # noqa: E402
 
 FAULTS = ("kill", "rebalance", "broker-loss", "slack-down")
 COLUMN = {
-    "items_in": "in", "items_matched": "matched", "alerts_expected": "expected", "alerts_on_topic": "on topic",
+    "items_in": "in", "items_produced": "produced", "items_matched": "matched", "alerts_expected": "expected", "alerts_on_topic": "on topic",
     "alert_records_repeated": "repeats", "slack_posts": "posts", "lost": "lost", "duplicated": "doubled",
     "out_of_order": "disorder", "worker_exit_code": "exit code",
 }
@@ -81,16 +81,50 @@ class Expectation:
         return items, alerts
 
 
-def feed(pipe: Pipeline, items: list[dict[str, Any]], rate: float) -> threading.Thread:
-    def run() -> None:
-        began = time.monotonic()
-        for start in range(0, len(items), 5):
-            pipe.produce_items(items[start : start + 5])
-            time.sleep(max(0.0, began + (start + 5) / rate - time.monotonic()))  # a schedule, so producing takes no rate away
+class Feeder(threading.Thread):
+    """Produces items on an absolute schedule with one long-lived producer, and remembers what failed.
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    A harness that cannot produce must not look like a pipeline that lost items: a failed send is
+    retried, and one that still fails is kept in `errors` for the counts to report.
+    """
+
+    def __init__(self, pipe: Pipeline, items: list[dict[str, Any]], rate: float) -> None:
+        super().__init__(daemon=True)
+        self.pipe, self.items, self.rate = pipe, items, rate
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        began = time.monotonic()
+        try:
+            with self.pipe.producer() as send:
+                for start in range(0, len(self.items), 5):
+                    for item in self.items[start : start + 5]:
+                        self._send_with_retries(send, item)
+                    time.sleep(max(0.0, began + (start + 5) / self.rate - time.monotonic()))  # a schedule, so producing takes no rate away
+        except Exception as exc:  # noqa: BLE001 - reported in the counts, never swallowed
+            self.errors.append(f"feeder stopped: {exc!r}")
+
+    def _send_with_retries(self, send: Callable[[str, bytes, bytes], None], item: dict[str, Any]) -> None:
+        for attempt in range(5):
+            try:
+                send(self.pipe.names.news, str(item["id"]).encode(), json.dumps(item).encode())
+                return
+            except Exception as exc:  # noqa: BLE001
+                self.errors.append(f"{item['id']} attempt {attempt + 1}: {exc!r}")
+                time.sleep(1.0)
+        raise RuntimeError(f"could not produce {item['id']} after 5 attempts")
+
+
+def finish(feeder: Feeder) -> None:
+    feeder.join()
+    for error in feeder.errors:
+        say(f"feeder: {error}")
+
+
+def feed(pipe: Pipeline, items: list[dict[str, Any]], rate: float) -> Feeder:
+    feeder = Feeder(pipe, items, rate)
+    feeder.start()
+    return feeder
 
 
 def out_of_order_posts(pipe: Pipeline) -> int:
@@ -129,6 +163,9 @@ def count(pipe: Pipeline, items: list[dict[str, Any]], expected: list[str], sett
         except AssertionError as exc:
             say(str(exc)[:300])
     time.sleep(5)  # room for a late duplicate
+    on_news = (earlier | {r.key.decode() for r in pipe.read_topic(pipe.names.news, 2)}) & ids
+    if on_news != ids:
+        say(f"harness: {len(ids - on_news)} items were never produced: {sorted(ids - on_news)[:20]}")
     matched = (earlier | {r.key.decode() for r in pipe.read_topic(pipe.names.embedded, 2)}) & ids
     on_topic_records = [r.key.decode() for r in pipe.read_topic(pipe.names.alerts, 2)]
     on_topic = earlier | set(on_topic_records)
@@ -142,6 +179,7 @@ def count(pipe: Pipeline, items: list[dict[str, Any]], expected: list[str], sett
         say("unposted alerts on the alerts topic at: " + ", ".join(f"{a} {where.get(a, '?')}" for a in unposted[:20]))
     return {
         "items_in": len(ids),
+        "items_produced": len(on_news),  # less than items_in is a harness failure, not a pipeline loss
         "items_matched": len(matched),
         "alerts_expected": len(wanted),
         "alerts_on_topic": len(wanted & on_topic),
@@ -185,7 +223,7 @@ def fault_kill(pipe: Pipeline, items: list[dict[str, Any]], args: argparse.Names
         say(f"SIGKILL worker at {moment:.1f} s")
         pipe.start_worker()
         pipe.wait_worker_ready(120)
-    feeder.join()
+    finish(feeder)
 
 
 def fault_rebalance(pipe: Pipeline, items: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -205,7 +243,7 @@ def fault_slack_down(pipe: Pipeline, items: list[dict[str, Any]], args: argparse
     say(f"Slack down for {args.slack_down:.0f} s")
     time.sleep(args.slack_down)
     pipe.set_faults(refuse_all=False)
-    feeder.join()
+    finish(feeder)
 
 
 def run_fault(name: str, broker_url: str, expectation: Expectation, tag: str, args: argparse.Namespace) -> dict[str, int]:
@@ -366,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, row in results:
         print(f"{name:<12}" + "".join(f"{row.get(k, ''):>10}" for k in keys))
     print("columns: " + "; ".join(f"{COLUMN.get(k, k)} = {k}" for k in keys))
-    bad = [name for name, row in results if row["lost"] or row["duplicated"] or row["out_of_order"]]
+    bad = [name for name, row in results if row["lost"] or row["duplicated"] or row["out_of_order"] or row["items_produced"] < row["items_in"]]
     print(f"runs: {len(results)}, with loss, double post or disorder: {len(bad)}")
     return 1 if bad else 0
 

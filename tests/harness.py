@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from slack_sdk import WebClient
@@ -146,6 +147,19 @@ class Pipeline:
         try:
             for key, value in messages:
                 producer.send(topic, key=key, value=value).get(timeout=30)
+        finally:
+            producer.close()
+
+    @contextmanager
+    def producer(self) -> Iterator[Callable[[str, bytes, bytes], None]]:
+        """One producer for a whole feed; each send waits for the broker's ack, so a failure is seen."""
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, retries=5, bootstrap_timeout_ms=30_000)
+
+        def send(topic: str, key: bytes, value: bytes) -> None:
+            producer.send(topic, key=key, value=value).get(timeout=30)
+
+        try:
+            yield send
         finally:
             producer.close()
 

@@ -19,13 +19,13 @@ def expectation(embedder) -> chaos.Expectation:  # type: ignore[no-untyped-def]
 
 
 def assert_nothing_lost(row: dict[str, int]) -> None:
+    assert row["items_produced"] == row["items_in"], f"the harness could not produce every item (not a pipeline loss): {row}"
     assert row["items_matched"] == row["items_in"], row
     assert row["alerts_on_topic"] == row["alerts_expected"], row
     assert row["lost"] == 0 and row["duplicated"] == 0 and row["out_of_order"] == 0, row
     assert row["alerts_expected"] > 0, "the items must produce alerts, or the Slack counts prove nothing"
 
 
-@pytest.mark.skip(reason="issue 7 open: this test failed once in a fresh-clone CI run on 2026-11-27 (passed in the run before); not yet diagnosed")
 def test_sigkill_during_a_stream(broker_url: str, expectation: chaos.Expectation) -> None:
     args = chaos.build_parser().parse_args(["--items", "80", "--rate", "8", "--kills", "2", "--settle", "240", "--seed", "7"])
     assert_nothing_lost(chaos.run_fault("kill", broker_url, expectation, "ci-kill", args))

@@ -141,3 +141,33 @@ def test_the_fetch_loop_never_sees_a_stale_read_offset() -> None:
     read_offsets = app.consumer._read_offset
     read_offsets[TP0] = 57  # what faust writes after handing over a message of an old fetch
     assert read_offsets[TP0] is None
+
+
+def test_a_seek_reads_a_partition_without_a_commit_again_from_its_log_start() -> None:
+    """aiokafka's seek_to_committed skips partitions with no commit; their forgotten acks must come back."""
+    import asyncio
+
+    from streams.commits import _first_offsets, _wrap_perform_seek
+
+    committed_tp, fresh_tp = TP("news", 0), TP("news", 1)
+    sought: list[tuple[TP, int]] = []
+
+    async def original(consumer: object) -> None:  # faust's perform_seek: only committed partitions move
+        sought.append((committed_tp, 40))
+
+    async def earliest_offsets(*tps: TP) -> dict[TP, int]:
+        return {tp: 7 for tp in tps}
+
+    async def seek(tp: TP, offset: int) -> None:
+        sought.append((tp, offset))
+
+    consumer = SimpleNamespace(
+        _acked={fresh_tp: [7, 8, 9]}, _acked_index={fresh_tp: {7, 8, 9}}, _gap={},
+        _committed_offset={committed_tp: 40, fresh_tp: None},
+        assignment=lambda: {committed_tp, fresh_tp}, _is_changelog_tp=lambda tp: False,
+        earliest_offsets=earliest_offsets, seek=seek,
+    )
+    asyncio.run(_wrap_perform_seek(original)(consumer))
+    assert sought == [(committed_tp, 40), (fresh_tp, 7)]
+    assert fresh_tp not in consumer._acked  # the acks of the old reading are gone...
+    assert _first_offsets(consumer)[fresh_tp] == 7  # ...and the new reading starts at the log start
