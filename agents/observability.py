@@ -23,6 +23,7 @@ import faust
 from faust.types import TP
 
 from agents.logic.broker_watch import BrokerWatch
+from agents.logic.stall_watch import StallWatch
 from agents.logic.deadman import DeadMan, DeadManLimits, Observation
 from agents.runtime import Runtime, log
 from streams.broker import probe_broker
@@ -31,6 +32,7 @@ from streams.records import utc_now_iso
 HEALTH_INTERVAL_S = 2.0
 BROKER_PROBE_S = 5.0
 EXIT_BROKER_LOST = 3
+EXIT_STALLED = 4
 LOOP_PROBE_S = 0.05
 
 
@@ -55,6 +57,26 @@ def _lag_by_partition(app: faust.App, topics: set[str]) -> dict[tuple[str, int],
         done = committed.get(tp) or 0
         lags[(tp.topic, tp.partition)] = max(0, int(highwater) - int(done))
     return lags
+
+
+def _bases_and_ends(app: faust.App, topics: set[str]) -> dict[tuple[str, int], tuple[int | None, int | None]]:
+    """Per assigned partition of `topics`: the commit base (streams/commits.py) and the end offset."""
+    from streams.commits import commit_base
+
+    consumer = app.consumer
+    try:
+        assigned = consumer.assignment()
+    except Exception:  # noqa: BLE001 - not started or gone: nothing to judge
+        return {}
+    out: dict[tuple[str, int], tuple[int | None, int | None]] = {}
+    for tp in assigned:
+        if tp.topic in topics:
+            try:
+                end = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001
+                end = None
+            out[(tp.topic, tp.partition)] = (commit_base(consumer, tp), None if end is None else int(end))
+    return out
 
 
 def _dump_tasks_and_threads() -> None:
@@ -177,6 +199,22 @@ def register(app: faust.App, runtime: Runtime) -> None:
         # Not a graceful stop: that would commit and leave the group through the broker that is
         # gone, and hang. Everything unacked is read again after the restart (at least once).
         os._exit(EXIT_BROKER_LOST)
+
+    stall_watch = StallWatch(limit_s=settings.stall_exit_s)
+    unhurried = {names.news, names.embedded}  # stages that never hold a message on purpose (notify may)
+
+    @app.timer(interval=HEALTH_INTERVAL_S, name="stall-watch")
+    async def watch_stalls() -> None:
+        if not settings.stall_exit_s or app.rebalancing:
+            return
+        reason = stall_watch.observe(time.monotonic(), _bases_and_ends(app, unhurried))
+        if reason is None:
+            return
+        message = f"{reason}; exiting with code {EXIT_STALLED} so that a supervisor restarts the worker (the waiting messages are read again)"
+        log.error(message)
+        print(f"wirewatch worker: {message}", file=sys.stderr, flush=True)
+        _dump_tasks_and_threads()  # what it was stuck on, for the bug report
+        os._exit(EXIT_STALLED)
 
     @app.timer(interval=HEALTH_INTERVAL_S, name="health")
     async def check_health() -> None:

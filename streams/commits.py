@@ -81,6 +81,12 @@ def _first_offsets(consumer: Consumer) -> dict[TP, int]:
     return found
 
 
+def commit_base(consumer: Consumer, tp: TP) -> Optional[int]:
+    """The next offset of `tp` that must be processed: its committed offset, else its log start."""
+    committed = consumer._committed_offset.get(tp)
+    return committed if committed is not None else _first_offsets(consumer).get(tp)
+
+
 def _fold_gaps(consumer: Consumer, tp: TP, acked: list[int]) -> None:
     """Offsets faust knows the broker will never deliver (compaction, markers) count as acked."""
     gaps = consumer._gap.get(tp)
@@ -99,7 +105,7 @@ def _new_offset(self: Consumer, tp: TP) -> Optional[int]:
     _fold_gaps(self, tp, acked)
     acked.sort()
     committed = self._committed_offset[tp]
-    base = committed if committed is not None else _first_offsets(self).get(tp)
+    base = commit_base(self, tp)
     offset = next_commit_offset(base, acked)
     if TRACE:
         log.info("commit-trace %s[%d] committed=%s first=%s acked=%s.. -> %s", tp.topic, tp.partition, committed,

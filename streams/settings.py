@@ -99,6 +99,9 @@ class Settings:
     faust_commit_fix: bool = True
     # WIREWATCH_BROKER_GIVE_UP: seconds the broker may be unreachable before the worker exits (code 3).
     broker_give_up_s: float = 60.0
+    # WIREWATCH_STALL_EXIT: seconds the embed or match input may wait without progress before the
+    # worker exits (code 4) for a supervisor to restart it; 0 turns the check off.
+    stall_exit_s: float = 180.0
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -132,6 +135,7 @@ class Settings:
             log_format=_env("WIREWATCH_LOG_FORMAT", "auto"),
             console_alerts=_env("WIREWATCH_CONSOLE_ALERTS", "0") in {"1", "true", "yes"},
             broker_give_up_s=_env_float("WIREWATCH_BROKER_GIVE_UP", 60.0),
+            stall_exit_s=_env_float("WIREWATCH_STALL_EXIT", 180.0),
             faust_commit_fix=_env("WIREWATCH_FAUST_COMMIT_FIX", "1") not in {"0", "false", "no"},
         )
 

@@ -52,7 +52,7 @@ FAULTS = ("kill", "rebalance", "broker-loss", "slack-down")
 COLUMN = {
     "items_in": "in", "items_produced": "produced", "items_matched": "matched", "alerts_expected": "expected", "alerts_on_topic": "on topic",
     "alert_records_repeated": "repeats", "slack_posts": "posts", "lost": "lost", "duplicated": "doubled",
-    "out_of_order": "disorder", "worker_exit_code": "exit code",
+    "out_of_order": "disorder", "worker_exit_code": "exit code", "unplanned_exits": "exits",
 }
 
 
@@ -156,10 +156,25 @@ def count(pipe: Pipeline, items: list[dict[str, Any]], expected: list[str], sett
         (lambda: wanted <= earlier | {r.key.decode() for r in pipe.read_topic(pipe.names.alerts, 2)}, "every expected alert"),
         (lambda: wanted <= set(alert_ids_in_slack(pipe.slack_messages_and_replies())), "every alert in Slack"),
     )
+    exits: list[int] = []
+
+    def supervised(check: Callable[[], bool]) -> Callable[[], bool]:
+        """The supervisor's part (compose's `restart: unless-stopped`): a worker that exits on its own
+        (broker lost: 3, stalled: 4) is started again, and the exit is counted."""
+
+        def run() -> bool:
+            if pipe.worker is not None and pipe.worker.poll() is not None:
+                exits.append(pipe.worker.returncode)
+                say(f"worker exited on its own with code {pipe.worker.returncode}; restarting it")
+                pipe.start_worker()
+            return check()
+
+        return run
+
     deadline = time.monotonic() + settle_s
     for check, what in checks:
         try:
-            wait_for(check, max(1.0, deadline - time.monotonic()), what, interval_s=2.0)
+            wait_for(supervised(check), max(1.0, deadline - time.monotonic()), what, interval_s=2.0)
         except AssertionError as exc:
             say(str(exc)[:300])
     time.sleep(5)  # room for a late duplicate
@@ -188,6 +203,7 @@ def count(pipe: Pipeline, items: list[dict[str, Any]], expected: list[str], sett
         "lost": len(ids - matched) + len(wanted - on_topic) + len(wanted - set(posts)),
         "duplicated": sum(n - 1 for n in posts.values() if n > 1),
         "out_of_order": out_of_order_posts(pipe),
+        "unplanned_exits": len(exits),  # healed by a restart; nothing lost is still checked above
     }
 
 
@@ -305,7 +321,7 @@ def fault_broker_loss(expectation: Expectation, tag: str, args: argparse.Namespa
 
 
 def worker_env(args: argparse.Namespace) -> dict[str, str]:
-    env = {"WIREWATCH_LOG_FORMAT": "json"}
+    env = {"WIREWATCH_LOG_FORMAT": "json", "WIREWATCH_STALL_EXIT": "60"}
     if args.without_commit_fix:
         env["WIREWATCH_FAUST_COMMIT_FIX"] = "0"
     return env
