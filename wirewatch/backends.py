@@ -70,14 +70,14 @@ def onnx_encoder(model_file: Path, batch_size: int = 32) -> Callable[[Sequence[s
     return encode
 
 
-def compare(texts: Sequence[str], items: int, torch_encode: Callable[[Sequence[str]], np.ndarray]) -> dict[str, Any]:
-    """items/s for each backend on the same sentences, and how close each stays to torch fp32."""
+def compare(texts: Sequence[str], items: int, torch_encode: Callable[[Sequence[str]], np.ndarray], batch_size: int = 32) -> dict[str, Any]:
+    """items/s for each backend on the same sentences and batch size, and how close each stays to torch fp32."""
     fp32, int8 = MODELS / "minilm-fp32.onnx", MODELS / "minilm-int8.onnx"
     if not (fp32.is_file() and int8.is_file()):
         _export(fp32, int8)
     results: dict[str, Any] = {}
     reference = None
-    for name, encode in (("torch-fp32", torch_encode), ("onnx-fp32", onnx_encoder(fp32)), ("onnx-int8", onnx_encoder(int8))):
+    for name, encode in (("torch-fp32", torch_encode), ("onnx-fp32", onnx_encoder(fp32, batch_size)), ("onnx-int8", onnx_encoder(int8, batch_size))):
         encode(list(texts[:64]))  # warm-up
         started = time.perf_counter()
         vectors = encode(list(texts))

@@ -37,7 +37,7 @@ def load_glossary(settings: Settings) -> Glossary:
 
 def build(settings: Settings) -> tuple[faust.App, Runtime]:
     """Load the model and watchlists first, so a bad config fails before joining the group."""
-    embedder = Embedder(batch_size=settings.embed_batch)
+    embedder = Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None)
     registry = WatchlistRegistry(settings.watchlists_dir, embedder.encode)
     registry.load_initial()
     if not settings.slack_token:
