@@ -229,4 +229,6 @@ class Pipeline:
 
 
 def alert_ids_in_slack(messages: dict[str, list[dict[str, Any]]]) -> list[str]:
-    return [m["metadata"]["event_payload"]["alert_id"] for msgs in messages.values() for m in msgs if m.get("metadata")]
+    """Alert ids of the posts that carry one (the ops channel's dead-man notices carry none)."""
+    ids = (((m.get("metadata") or {}).get("event_payload") or {}).get("alert_id") for msgs in messages.values() for m in msgs)
+    return [i for i in ids if i]
