@@ -8,11 +8,9 @@ from datetime import datetime, timezone
 
 import faust
 
-from agents.logic.chunking import chunk_item
-from agents.logic.gloss import embedding_text
+from agents.logic.steps import PreparedNews, Refusal, embedded_record, encode_each, prepare_news
 from agents.runtime import Runtime
 from streams.commits import acked_only_on_success
-from streams.records import EmbeddedItem, InvalidMessage, NewsItem
 
 
 def _iso_from_epoch(seconds: float | None) -> str:
@@ -33,35 +31,32 @@ def register(app: faust.App, runtime: Runtime) -> None:
         async for events in stream.take_events(settings.embed_batch, within=settings.embed_within_s):
             with acked_only_on_success(events):  # see streams/commits.py
                 deliveries: list[asyncio.Future] = []
-                valid: list[tuple[faust.EventT, NewsItem, list[str]]] = []
+                valid: list[tuple[faust.EventT, PreparedNews]] = []
                 for event in events:
                     runtime.counters["news.in"] += 1
                     runtime.metrics.items.labels("in").inc()
                     runtime.saw_item()
-                    try:
-                        item = NewsItem.from_bytes(event.message.value, settings.max_item_bytes)
-                    except InvalidMessage as exc:
-                        deliveries.append(await runtime.dead_letter("embed", str(exc), event))
-                        continue
-                    valid.append((event, item, chunk_item(item, runtime.glossary)))
+                    prepared = prepare_news(event.message.value, settings.max_item_bytes, runtime.glossary)
+                    if isinstance(prepared, Refusal):
+                        deliveries.append(await runtime.dead_letter("embed", prepared.reason, event))
+                    else:
+                        valid.append((event, prepared))
                 if valid:
-                    texts = [embedding_text(chunk) for _, _, chunks in valid for chunk in chunks]
                     started = time.perf_counter()
-                    vectors = await runtime.off_loop(runtime.model_pool, runtime.embedder.encode, texts)
+                    vectors = await runtime.off_loop(runtime.model_pool, encode_each, runtime.embedder.encode, [p for _, p in valid])
                     runtime.metrics.embed_seconds.observe(time.perf_counter() - started)
-                    runtime.metrics.embed_batch.observe(len(texts))
-                    start = 0
-                    for event, item, chunks in valid:
-                        embedded = EmbeddedItem(
-                            item=item,
-                            model=runtime.embedder.model_name,
-                            chunks=chunks,
-                            vectors=vectors[start : start + len(chunks)],
-                            ingested_at=_iso_from_epoch(event.message.timestamp),
+                    runtime.metrics.embed_batch.observe(sum(len(p.texts) for _, p in valid))
+                    embedded = 0
+                    for (event, prepared), item_vectors in zip(valid, vectors):
+                        value = item_vectors if isinstance(item_vectors, Refusal) else embedded_record(
+                            prepared, item_vectors, runtime.embedder.model_name, _iso_from_epoch(event.message.timestamp), settings.max_message_bytes
                         )
-                        start += len(chunks)
-                        deliveries.append(await topics.embedded.send(key=item.id.encode(), value=embedded.to_bytes()))
-                    runtime.counters["news.embedded"] += len(valid)
-                    runtime.metrics.items.labels("embedded").inc(len(valid))
+                        if isinstance(value, Refusal):
+                            deliveries.append(await runtime.dead_letter("embed", value.reason, event))
+                            continue
+                        deliveries.append(await topics.embedded.send(key=prepared.item.id.encode(), value=value))
+                        embedded += 1
+                    runtime.counters["news.embedded"] += embedded
+                    runtime.metrics.items.labels("embedded").inc(embedded)
                 # At least once: the batch is acked only after every output is on the broker.
                 await asyncio.gather(*deliveries)

@@ -9,21 +9,20 @@ import socket
 
 import faust
 
-from agents.logic.alerting import alert_headers, decision_to_alert
+from agents.logic.alerting import alert_headers
 from agents.logic.staleness import seconds_since
+from agents.logic.steps import AlertOut, Refusal, match_embedded
 from agents.runtime import Runtime, log
 from streams.commits import acked_only_on_success
-from streams.records import Alert, EmbeddedItem, InvalidMessage, utc_now_iso
+from streams.records import EmbeddedItem, utc_now_iso
 
 
-def match_batch(runtime: Runtime, items: list[EmbeddedItem]) -> list[Alert]:
+def match_batch(runtime: Runtime, raws: list[bytes | None]) -> list[tuple[EmbeddedItem, list[AlertOut]] | Refusal]:
+    """Each message matched on its own: one that trips the matcher is refused, the rest go on."""
     matcher = runtime.registry.matcher
     assert matcher is not None
-    alerts: list[Alert] = []
-    for embedded in items:
-        for decision in matcher.matches(embedded.item.title, embedded.item.body, embedded.chunks, embedded.vectors):
-            alerts.append(decision_to_alert(embedded, decision, runtime.settings.stale_after_s))
-    return alerts
+    settings = runtime.settings
+    return [match_embedded(raw, matcher, settings.stale_after_s, settings.max_message_bytes) for raw in raws]
 
 
 def register(app: faust.App, runtime: Runtime) -> None:
@@ -36,33 +35,32 @@ def register(app: faust.App, runtime: Runtime) -> None:
         async for events in stream.take_events(64, within=settings.embed_within_s):
             with acked_only_on_success(events):  # see streams/commits.py
                 deliveries: list[asyncio.Future] = []
-                items: list[EmbeddedItem] = []
-                for event in events:
-                    try:
-                        items.append(EmbeddedItem.from_bytes(event.message.value))
-                    except InvalidMessage as exc:
-                        deliveries.append(await runtime.dead_letter("match", str(exc), event))
-                alerts = await runtime.off_loop(runtime.match_pool, match_batch, runtime, items) if items else []
-                for alert in alerts:
-                    log.info(
-                        "alert %s watchlist=%s item=%s score=%.3f", alert.alert_id, alert.watchlist_id, alert.item.id, alert.score,
-                        extra={"alert_id": alert.alert_id, "item_id": alert.item.id, "watchlist": alert.watchlist_id},
-                    )
-                    runtime.metrics.alerts.labels(alert.watchlist_id).inc()
-                    age = seconds_since(alert.ingested_at)
-                    if age is not None:
-                        runtime.metrics.produce_to_alert.observe(age)
-                    deliveries.append(
-                        await topics.alerts.send(
-                            key=alert.alert_id.encode(),
-                            value=alert.to_bytes(),
-                            headers=alert_headers(alert, "live"),
-                        )
-                    )
-                runtime.counters["news.matched"] += len(items)
-                runtime.metrics.items.labels("matched").inc(len(items))
-                runtime.counters["alerts.out"] += len(alerts)
+                raws = [event.message.value for event in events]
+                results = await runtime.off_loop(runtime.match_pool, match_batch, runtime, raws)
+                matched = 0
+                for event, result in zip(events, results):
+                    if isinstance(result, Refusal):
+                        deliveries.append(await runtime.dead_letter("match", result.reason, event))
+                        continue
+                    matched += 1
+                    for out in result[1]:
+                        deliveries.append(await send_alert(out))
+                runtime.counters["news.matched"] += matched
+                runtime.metrics.items.labels("matched").inc(matched)
                 await asyncio.gather(*deliveries)
+
+    async def send_alert(out: AlertOut) -> asyncio.Future:
+        alert = out.alert
+        log.info(
+            "alert %s watchlist=%s item=%s score=%.3f", alert.alert_id, alert.watchlist_id, alert.item.id, alert.score,
+            extra={"alert_id": alert.alert_id, "item_id": alert.item.id, "watchlist": alert.watchlist_id},
+        )
+        runtime.metrics.alerts.labels(alert.watchlist_id).inc()
+        runtime.counters["alerts.out"] += 1
+        age = seconds_since(alert.ingested_at)
+        if age is not None:
+            runtime.metrics.produce_to_alert.observe(age)
+        return await topics.alerts.send(key=alert.alert_id.encode(), value=out.value, headers=alert_headers(alert, "live"))
 
     worker_id = f"{socket.gethostname()}:{os.getpid()}"
     announced = False

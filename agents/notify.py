@@ -13,6 +13,7 @@ at any point leaves either no attempt or a recorded, checkable one.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import weakref
 import hashlib
@@ -26,14 +27,17 @@ from faust.streams import _current_event
 from agents.logic.digest import held_until, render_digest
 from agents.logic.slack_delivery import PermanentSlackError, Superseded
 from agents.logic.slack_render import render_alert, render_console
+from agents.logic.steps import Refusal, read_alert
 from agents.logic.stories import StoryIndex, StoryPost
 from agents.logic.staleness import seconds_since
 from agents.runtime import Runtime, log
 from streams.commits import of_current_reading
-from streams.records import Alert, InvalidMessage
+from streams.ledger_codec import CODEC_NAME as LEDGER_CODEC
+from streams.records import Alert
 
 
 MAX_IN_FLIGHT = 1000
+UNREADABLE_LOOKBACK_S = 7 * 86400.0
 
 
 @dataclass
@@ -57,6 +61,14 @@ def _source_of(alert: Alert) -> str:
     return item.source or urlsplit(item.url).netloc or "another source"
 
 
+def _attempt_started(state: dict) -> float:
+    """When the unfinished attempt began; for an unreadable row, far enough back to find any post."""
+    started = state.get("started")
+    if isinstance(started, (int, float)) and math.isfinite(started):
+        return float(started)
+    return time.time() - UNREADABLE_LOOKBACK_S
+
+
 def register(app: faust.App, runtime: Runtime) -> None:
     topics = runtime.topics
     assert topics is not None
@@ -65,8 +77,8 @@ def register(app: faust.App, runtime: Runtime) -> None:
         "slack_ledger",
         default=None,
         partitions=settings.partitions,
-        # JSON, never pickle: the app's raw serializers do not apply to table rows.
-        schema=faust.Schema(key_serializer="json", value_serializer="json"),
+        # JSON that never raises on a planted or torn row, never pickle (streams/ledger_codec.py).
+        schema=faust.Schema(key_serializer=LEDGER_CODEC, value_serializer=LEDGER_CODEC),
     )
 
     stories = StoryIndex(window_s=settings.story_window_s)
@@ -190,10 +202,9 @@ def register(app: faust.App, runtime: Runtime) -> None:
     @app.agent(topics.alerts, name="notify")
     async def notify(stream: faust.StreamT) -> None:
         async for event in stream.noack().events():
-            try:
-                alert = Alert.from_bytes(event.message.value)
-            except InvalidMessage as exc:
-                await (await runtime.dead_letter("notify", str(exc), event))
+            alert = read_alert(event.message.value)  # parsed and rendered once, so no lane trips on it
+            if isinstance(alert, Refusal):
+                await (await runtime.dead_letter("notify", alert.reason, event))
                 event.ack()
                 continue
             runtime.counters["alerts.in"] += 1
@@ -236,7 +247,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
         thread = await story_thread(alert, channel)
         if thread is not None and thread.alert_id == alert.alert_id:
             thread = None  # our own earlier post (found after a restart): not a reply to itself
-        uncertain_since = float(state["started"]) if state else None
+        uncertain_since = _attempt_started(state) if state else None
         if state is None:
             ledger[key] = {"state": "posting", "started": time.time()}
             await app.producer.flush()  # the intent is on the broker before Slack can see the post

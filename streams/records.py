@@ -10,15 +10,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import math
+import re
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 ALERT_SCHEMA_VERSION = 1
 EMBEDDED_SCHEMA_VERSION = 1
 MAX_ID_CHARS = 512
+MAX_VECTOR_DIM = 4096
 
 
 class InvalidMessage(ValueError):
@@ -45,9 +48,23 @@ def decode_json_object(raw: bytes | None, what: str, max_bytes: int | None = Non
         raise InvalidMessage(f"{what}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except RecursionError:
         raise InvalidMessage(f"{what}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise InvalidMessage(f"{what}: unreadable JSON value ({str(exc)[:120]})") from None
     if not isinstance(value, dict):
         raise InvalidMessage(f"{what}: expected a JSON object, got {type(value).__name__}")
     return value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def repair_text(value: str) -> str:
+    """Replace lone UTF-16 surrogates (JSON allows "\\ud800"; UTF-8 and the tokenizer do not) with U+FFFD.
+
+    json.loads joins valid surrogate pairs into one character, so any surrogate left is broken:
+    a scraper's cut emoji. The story is kept; only the broken character is marked.
+    """
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 def _text_field(data: dict[str, Any], name: str, *, required: bool, aliases: tuple[str, ...] = ()) -> str:
@@ -56,7 +73,7 @@ def _text_field(data: dict[str, Any], name: str, *, required: bool, aliases: tup
             value = data[key]
             if not isinstance(value, str):
                 raise InvalidMessage(f"news item: field {name!r} must be a string, got {type(value).__name__}")
-            return value
+            return repair_text(value)
     if required:
         raise InvalidMessage(f"news item: missing required field {name!r}")
     return ""
@@ -83,6 +100,9 @@ class NewsItem:
             raise InvalidMessage("news item: missing required field 'id' (a non-empty string)")
         if len(item_id) > MAX_ID_CHARS:
             raise InvalidMessage(f"news item: 'id' longer than {MAX_ID_CHARS} characters")
+        if _LONE_SURROGATE.search(item_id):
+            # The id is the message key and the seed of alert ids: it must round-trip exactly.
+            raise InvalidMessage("news item: 'id' holds a lone UTF-16 surrogate, which UTF-8 cannot carry")
         title = _text_field(data, "title", required=True)
         if not title.strip():
             raise InvalidMessage("news item: field 'title' is empty")
@@ -113,7 +133,9 @@ def encode_vector(vector: np.ndarray) -> str:
     return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
 
 
-def decode_vector(text: str, dim: int) -> np.ndarray:
+def decode_vector(text: object, dim: int) -> np.ndarray:
+    if not isinstance(text, str):
+        raise InvalidMessage(f"embedded item: a vector must be a base64 string, got {type(text).__name__}")
     raw = base64.b64decode(text.encode("ascii"), validate=True)
     if len(raw) != dim * 4:
         raise InvalidMessage(f"embedded item: vector has {len(raw)} bytes, expected {dim * 4}")
@@ -129,6 +151,7 @@ class EmbeddedItem:
     chunks: list[str]
     vectors: np.ndarray  # shape (len(chunks), dim), rows L2-normalised
     ingested_at: str = ""  # when the news message was produced (ms timestamp, ISO)
+    body_truncated: bool = False  # item.body was cut so that this record fits the broker's message size
 
     def to_bytes(self) -> bytes:
         return json.dumps(
@@ -142,6 +165,7 @@ class EmbeddedItem:
                     for text, vec in zip(self.chunks, self.vectors)
                 ],
                 "ingested_at": self.ingested_at,
+                "item_body_truncated": self.body_truncated,
             },
             ensure_ascii=False,
         ).encode("utf-8")
@@ -150,21 +174,35 @@ class EmbeddedItem:
     def from_bytes(cls, raw: bytes | None) -> "EmbeddedItem":
         data = decode_json_object(raw, "embedded item")
         try:
-            dim = int(data["dim"])
+            dim = data["dim"]
+            if not isinstance(dim, int) or not 1 <= dim <= MAX_VECTOR_DIM:
+                raise InvalidMessage(f"embedded item: 'dim' must be an integer from 1 to {MAX_VECTOR_DIM}")
             chunks = data["chunks"]
-            texts = [str(c["text"]) for c in chunks]
-            vectors = np.stack([decode_vector(c["vector"], dim) for c in chunks]) if chunks else np.zeros((0, dim), "<f4")
+            if not isinstance(chunks, list) or not chunks or not all(isinstance(c, dict) for c in chunks):
+                raise InvalidMessage("embedded item: 'chunks' must be a non-empty list of objects")
+            texts = [repair_text(c["text"]) if isinstance(c["text"], str) else str(c["text"]) for c in chunks]
+            vectors = np.stack([decode_vector(c["vector"], dim) for c in chunks])
+            if not np.isfinite(vectors).all():
+                raise InvalidMessage("embedded item: a vector holds NaN or infinity")
             return cls(
                 item=NewsItem.from_dict(data["item"]),
                 model=str(data["model"]),
                 chunks=texts,
                 vectors=vectors,
                 ingested_at=str(data.get("ingested_at", "")),
+                body_truncated=data.get("item_body_truncated") is True,
             )
         except InvalidMessage:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidMessage(f"embedded item: malformed ({type(exc).__name__}: {exc})") from None
+
+
+def _finite(value: Any, name: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidMessage(f"alert: {name!r} must be a finite number")
+    return number
 
 
 def make_alert_id(item_id: str, watchlist_id: str) -> str:
@@ -191,6 +229,7 @@ class Alert:
     ingested_at: str = ""
     stale: bool = False
     story_signature: str = ""  # near-duplicate detection; added within v1 (optional, may be empty)
+    item_body_truncated: bool = False  # item.body was cut to fit the broker's message limit; added within v1
     schema_version: int = ALERT_SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -221,14 +260,32 @@ class Alert:
                 severity=str(data.get("severity", "medium")),
                 channels=list(channels),
                 item=NewsItem.from_dict(data["item"]),
-                score=float(data["score"]),
+                score=_finite(data["score"], "score"),
                 evidence=dict(data["evidence"]),
                 matched_at=str(data["matched_at"]),
                 ingested_at=str(data.get("ingested_at", "")),
                 stale=bool(data.get("stale", False)),
                 story_signature=str(data.get("story_signature", "") or ""),
+                item_body_truncated=data.get("item_body_truncated") is True,
             )
         except InvalidMessage:
             raise
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidMessage(f"alert: malformed ({type(exc).__name__}: {exc})") from None
+
+
+def fit_body(item: NewsItem, encode: Callable[[NewsItem, bool], bytes], max_bytes: int) -> bytes:
+    """`encode(item, cut)` of the item as it is, or with its body cut so the record fits `max_bytes`.
+
+    A news message may be as large as the item limit, and the records built from it add
+    vectors and evidence, so without a cut they could exceed the broker's message size.
+    """
+    value = encode(item, False)
+    body = item.body.encode("utf-8")
+    while len(value) > max_bytes:
+        if not body:
+            raise InvalidMessage(f"record is {len(value)} bytes even with an empty body, above the limit of {max_bytes}")
+        over = len(value) - max_bytes
+        body = body[: max(0, len(body) - over - 1024)]
+        value = encode(replace(item, body=body.decode("utf-8", "ignore")), True)
+    return value

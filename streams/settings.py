@@ -79,6 +79,9 @@ class Settings:
     embed_within_s: float = 0.05
     # WIREWATCH_MAX_ITEM_BYTES: larger news messages go to deadletter.
     max_item_bytes: int = 1_000_000
+    # WIREWATCH_MAX_MESSAGE_BYTES: the largest record wirewatch writes (embedded items, alerts); a
+    # body is cut to fit. Keep it under the broker's message.max.bytes (Kafka's default: 1,048,588).
+    max_message_bytes: int = 1_000_000
     # WIREWATCH_RELOAD_INTERVAL: seconds between watchlist folder checks.
     reload_interval_s: float = 1.0
     # SLACK_BOT_TOKEN: bot token. Never logged.
@@ -133,6 +136,7 @@ class Settings:
             model_batch=_env_int("WIREWATCH_MODEL_BATCH", 4),
             model_workers=_env_int("WIREWATCH_MODEL_WORKERS", 0),
             max_item_bytes=_env_int("WIREWATCH_MAX_ITEM_BYTES", 1_000_000),
+            max_message_bytes=_env_int("WIREWATCH_MAX_MESSAGE_BYTES", 1_000_000),
             reload_interval_s=_env_float("WIREWATCH_RELOAD_INTERVAL", 1.0),
             slack_token=_env("SLACK_BOT_TOKEN", ""),
             slack_api_url=api_url,

@@ -70,19 +70,23 @@ class WatchlistRegistry:
         self._fingerprint = fingerprint
         try:
             loaded = load_watchlist_dir(self.directory)
-        except WatchlistErrors as exc:
-            errors = [str(e) for e in exc.errors]
+            new_versions = {entry.watchlist.id: entry.version for entry in loaded}
+            if self.matcher is not None and new_versions == self.versions:
+                self.last_errors = []
+                return ReloadOutcome(False, True, self.versions, [])
+            matcher = Matcher.build(loaded, self.encode)
+        except Exception as exc:  # noqa: BLE001 - the last good set stays active whatever the files hold
+            errors = [str(e) for e in exc.errors] if isinstance(exc, WatchlistErrors) else [
+                f"{self.directory}:1: (folder): cannot build the watchlists ({type(exc).__name__}: {str(exc)[:200]})"
+            ]
             if errors != self.last_errors:
                 for line in errors:
                     log.error("watchlist rejected, keeping the last good version: %s", line)
             self.last_errors = errors
             return ReloadOutcome(True, False, self.versions, errors)
-        new_versions = {entry.watchlist.id: entry.version for entry in loaded}
         self.last_errors = []
-        if self.matcher is not None and new_versions == self.versions:
-            return ReloadOutcome(False, True, self.versions, [])
         previous = self.versions
-        self.matcher = Matcher.build(loaded, self.encode)
+        self.matcher = matcher
         log.info(
             "watchlists active: %s (previously %s)",
             ", ".join(f"{k}@{v}" for k, v in sorted(new_versions.items())),

@@ -180,7 +180,10 @@ def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ..
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(child, path + (i,), lines, budget) for i, child in enumerate(node.value)]
     loader = yaml.SafeLoader("")
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of more than 4,300 digits
+        raise yaml.constructor.ConstructorError(None, None, f"unreadable value: {str(exc)[:120]}", node.start_mark) from None
 
 
 def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int:
@@ -220,7 +223,23 @@ def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
 
 
 def parse_watchlist(raw: bytes, file: str) -> Watchlist:
-    """Validate one file's bytes; raises WatchlistErrors with FILE:LINE entries."""
+    """Validate one file's bytes; raises WatchlistErrors with FILE:LINE entries, and nothing else.
+
+    A reload runs on a timer in the worker: any other exception would end that timer, and
+    later good edits would never apply.
+    """
+    try:
+        return _parse_watchlist(raw, file)
+    except WatchlistErrors:
+        raise
+    except RecursionError:
+        raise WatchlistErrors([WatchlistError(file, 1, "(yaml)", "YAML nested too deeply")]) from None
+    except Exception as exc:  # noqa: BLE001 - a file must never take the loader down
+        message = f"cannot be read as a watchlist ({type(exc).__name__}: {str(exc)[:200]})"
+        raise WatchlistErrors([WatchlistError(file, 1, "(file)", message)]) from None
+
+
+def _parse_watchlist(raw: bytes, file: str) -> Watchlist:
     if len(raw) > MAX_FILE_BYTES:
         raise WatchlistErrors([WatchlistError(file, 1, "(file)", f"file is {len(raw)} bytes, above the {MAX_FILE_BYTES} byte limit")])
     if b"\x00" in raw:
