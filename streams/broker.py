@@ -21,6 +21,7 @@ from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from streams.processes import spawn_binary
 from streams.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class EmbeddedBroker:
             self.port = free_port()
         address = f"tcp://127.0.0.1:{self.port}"
         out = open(log_path, "ab") if log_path else subprocess.DEVNULL
-        self.process = subprocess.Popen(
+        self.process = spawn_binary(  # SIGKILLed by the kernel if this process dies first
             [
                 str(tansu_binary()), "broker",
                 "--listener-url", address,

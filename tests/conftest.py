@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import signal
 import time
 from pathlib import Path
 from typing import Iterator
@@ -13,6 +14,9 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Every process the tests start inherits this mark, so the session's end can find any left behind.
+SESSION_MARK = f"wirewatch-tests-{os.getpid()}-{time.time_ns()}"
+os.environ["WIREWATCH_TEST_SESSION"] = SESSION_MARK
 
 from streams.broker import free_port, wait_for_port  # noqa: E402
 from tests.harness import REPO, Pipeline, stop  # noqa: E402
@@ -53,3 +57,43 @@ def pipeline(broker_url: str, tmp_path: Path) -> Iterator[Pipeline]:
         yield pipe
     finally:
         pipe.close()
+
+
+def marked_processes() -> list[tuple[int, str]]:
+    """(pid, command line) of living processes that carry this session's mark, other than pytest."""
+    needle = f"WIREWATCH_TEST_SESSION={SESSION_MARK}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue  # exited; only its exit status is left
+            found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")))
+        except OSError:
+            continue
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any broker, sink or worker the tests started is still alive."""
+    deadline = time.monotonic() + 10
+    left = marked_processes()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = marked_processes()
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.ensure_newline()
+    for pid, cmdline in left:
+        if reporter is not None:
+            reporter.write_line(f"LEFT BEHIND by the tests: pid {pid}: {cmdline[:200]}", red=True)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

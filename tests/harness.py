@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from slack_sdk import WebClient
 
 from streams.broker import ensure_topics, free_port, terminate, wait_for_port
+from streams.processes import spawn_python
 from streams.topics import TopicNames
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,9 +37,7 @@ def wait_for(check: Callable[[], T], timeout_s: float, what: str, interval_s: fl
 
 def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     log = open(log_path, "ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "wirewatch", *args], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    return spawn_python(args, env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:

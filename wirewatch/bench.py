@@ -33,6 +33,7 @@ from agents.logic.matcher import Matcher
 from agents.logic.watchlists import load_watchlist_dir
 from streams.broker import EmbeddedBroker, ensure_topics, free_port, terminate, wait_for_port
 from streams.records import EmbeddedItem, NewsItem
+from streams.processes import spawn_python
 from streams.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -209,8 +210,8 @@ def run_bench(
         ensure_topics(servers, PARTITIONS, names)
         token = "xoxb-bench-" + secrets.token_hex(6)
         sink_port = free_port()
-        procs.append(subprocess.Popen([sys.executable, "-m", "wirewatch", "slack-sink", "--port", str(sink_port), "--token", token],
-                                      env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+        procs.append(spawn_python(["slack-sink", "--port", str(sink_port), "--token", token],
+                                  env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
         wait_for_port("127.0.0.1", sink_port, 20)
         env.update(SLACK_BOT_TOKEN=token, SLACK_API_URL=f"http://127.0.0.1:{sink_port}/api/", WIREWATCH_LOG_FORMAT="json")
         logdir = Path(env.get("WIREWATCH_DATA_DIR", "var")) / "bench"
@@ -219,8 +220,7 @@ def run_bench(
             port = free_port()
             wenv = dict(env, WIREWATCH_HTTP_PORT=str(port), WIREWATCH_DATA_DIR=str(logdir / f"w{k}"))
             log = open(logdir / f"worker-{k}.log", "wb")
-            proc = subprocess.Popen([sys.executable, "-m", "wirewatch", "worker"], env=wenv, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
+            proc = spawn_python(["worker"], wenv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             procs.append(proc)
             workers.append(Worker(proc, port))
 

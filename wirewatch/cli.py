@@ -9,7 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+from streams.processes import follow_parent_from_env, install_stop_signals
 from streams.settings import Settings
+
+
+SERVICES = frozenset({"broker", "worker", "slack-sink", "run"})
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
@@ -28,8 +32,6 @@ def _cmd_broker(args: argparse.Namespace) -> int:
             time.sleep(0.5)
         print("wirewatch broker: Tansu exited", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 0
     finally:
         broker.stop()
 
@@ -216,9 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_cmd_calibrate)
 
     args = parser.parse_args(argv)
+    follow_parent_from_env()  # a child of `run --demo`, bench or the tests stops when its parent dies
+    install_stop_signals()  # SIGTERM stops a command the way Ctrl-C does
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO lines drown the command's own output
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        # Services run until they are told to stop, so that is a success; a one-shot command
+        # cut short is not (130, as a shell reports Ctrl-C).
+        return 0 if args.command in SERVICES else 130
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from streams.broker import EmbeddedBroker, ensure_topics, free_port, terminate, wait_for_port
+from streams.processes import spawn_python
 from streams.settings import Settings
 from wirewatch.ingest import ingest_file
 
@@ -17,7 +18,8 @@ SAMPLE = Path(__file__).resolve().parent.parent / "config" / "sample-news.jsonl"
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "wirewatch", *args], env=env, start_new_session=True)
+    # Its own session, so a Ctrl-C at the terminal reaches only the demo, which then stops it.
+    return spawn_python(args, env, start_new_session=True)
 
 
 def run_demo(sample: Path = SAMPLE, duration_s: float | None = None, partitions: int = 4) -> int:
@@ -57,8 +59,6 @@ def run_demo(sample: Path = SAMPLE, duration_s: float | None = None, partitions:
                 break
             time.sleep(0.5)
         return 0 if worker.returncode in (None, 0) else int(worker.returncode)
-    except KeyboardInterrupt:
-        return 0
     finally:
         terminate(worker, 10)
         terminate(sink, 10)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import sys
+import threading
 
 import faust
 
@@ -18,6 +20,7 @@ from agents.runtime import Runtime
 from streams.app import create_app, declare_topics
 from streams.broker import EmbeddedBroker, ensure_topics
 from streams.offsets import install_faust_highwater_fix
+from streams.processes import EXIT_FORCED
 from streams.settings import Settings
 from wirewatch.logs import logging_config
 
@@ -71,6 +74,29 @@ def _slack_metrics(runtime: Runtime):
     return observe
 
 
+STOP_DEADLINE_S = 8.0
+
+
+class StoppableWorker(faust.Worker):
+    """faust's worker, with a bounded stop: a second SIGTERM or SIGINT exits at once, and a stop
+    that hangs (a broker that went away first cannot take the final commit) ends after
+    STOP_DEADLINE_S. Exit code 1 in both cases; uncommitted work is read again at the next start."""
+
+    def _schedule_shutdown(self, signal: signal.Signals) -> None:
+        if self._signal_stop_time:
+            _force_exit(f"second {signal.name} while stopping")
+        else:
+            timer = threading.Timer(STOP_DEADLINE_S, _force_exit, (f"still stopping {STOP_DEADLINE_S:.0f}s after {signal.name}",))
+            timer.daemon = True
+            timer.start()
+        super()._schedule_shutdown(signal)
+
+
+def _force_exit(why: str) -> None:
+    print(f"wirewatch worker: {why}, exiting now", file=sys.stderr, flush=True)
+    os._exit(EXIT_FORCED)  # the embedded broker follows: it dies with its parent
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     install_faust_highwater_fix()
     broker: EmbeddedBroker | None = None
@@ -87,7 +113,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
             f"slack={settings.slack_api_url} http=127.0.0.1:{settings.http_port}",
             flush=True,
         )
-        worker = faust.Worker(
+        worker = StoppableWorker(
             app, loglevel=loglevel, quiet=True, redirect_stdouts=False, logging_config=logging_config(settings.log_format, loglevel)
         )
         worker.execute_from_commandline()
