@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import faust
 
-from agents.logic.steps import PreparedNews, Refusal, embedded_record, encode_each, prepare_news
+from agents.logic.steps import EmbedStep, Refusal
 from agents.runtime import Runtime
 from streams.commits import acked_only_on_success
 
@@ -24,39 +24,35 @@ def register(app: faust.App, runtime: Runtime) -> None:
     assert topics is not None
     settings = runtime.settings
 
+    step = EmbedStep(
+        runtime.embedder.encode, runtime.embedder.model_name, runtime.glossary, settings.max_item_bytes, settings.max_message_bytes,
+        on_encode=runtime.metrics.embed_batch.observe,
+    )
+
+    # Two actors share the queue: one encodes while the other sends its results and takes its next
+    # batch, so the model does not wait for the event loop between batches (README, Throughput).
     # Two actors share the queue: one encodes while the other sends its results and takes its next
     # batch, so the model does not wait for the event loop between batches (README, Throughput).
     @app.agent(topics.news, name="embed", concurrency=settings.embed_actors)
     async def embed(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.embed_batch, within=settings.embed_within_s):
             with acked_only_on_success(events):  # see streams/commits.py
+                runtime.counters["news.in"] += len(events)
+                runtime.metrics.items.labels("in").inc(len(events))
+                runtime.saw_item()
+                started = time.perf_counter()
+                results = await runtime.off_loop(
+                    runtime.model_pool, step.run, [e.message.value for e in events], [_iso_from_epoch(e.message.timestamp) for e in events]
+                )
+                runtime.metrics.embed_seconds.observe(time.perf_counter() - started)
                 deliveries: list[asyncio.Future] = []
-                valid: list[tuple[faust.EventT, PreparedNews]] = []
-                for event in events:
-                    runtime.counters["news.in"] += 1
-                    runtime.metrics.items.labels("in").inc()
-                    runtime.saw_item()
-                    prepared = prepare_news(event.message.value, settings.max_item_bytes, runtime.glossary)
-                    if isinstance(prepared, Refusal):
-                        deliveries.append(await runtime.dead_letter("embed", prepared.reason, event))
+                for event, result in zip(events, results):
+                    if isinstance(result, Refusal):
+                        deliveries.append(await runtime.dead_letter("embed", result.reason, event))
                     else:
-                        valid.append((event, prepared))
-                if valid:
-                    started = time.perf_counter()
-                    vectors = await runtime.off_loop(runtime.model_pool, encode_each, runtime.embedder.encode, [p for _, p in valid])
-                    runtime.metrics.embed_seconds.observe(time.perf_counter() - started)
-                    runtime.metrics.embed_batch.observe(sum(len(p.texts) for _, p in valid))
-                    embedded = 0
-                    for (event, prepared), item_vectors in zip(valid, vectors):
-                        value = item_vectors if isinstance(item_vectors, Refusal) else embedded_record(
-                            prepared, item_vectors, runtime.embedder.model_name, _iso_from_epoch(event.message.timestamp), settings.max_message_bytes
-                        )
-                        if isinstance(value, Refusal):
-                            deliveries.append(await runtime.dead_letter("embed", value.reason, event))
-                            continue
-                        deliveries.append(await topics.embedded.send(key=prepared.item.id.encode(), value=value))
-                        embedded += 1
-                    runtime.counters["news.embedded"] += embedded
-                    runtime.metrics.items.labels("embedded").inc(embedded)
+                        deliveries.append(await topics.embedded.send(key=result.key, value=result.value))
+                embedded = sum(1 for r in results if not isinstance(r, Refusal))
+                runtime.counters["news.embedded"] += embedded
+                runtime.metrics.items.labels("embedded").inc(embedded)
                 # At least once: the batch is acked only after every output is on the broker.
                 await asyncio.gather(*deliveries)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,11 @@ from hypothesis import strategies as st
 
 from agents.logic.gloss import Glossary
 from agents.logic.registry import WatchlistRegistry
-from agents.logic.steps import Refusal, embedded_record, encode_each, match_embedded, prepare_news, read_alert
+from agents.logic.steps import EmbedStep, Refusal, embedded_record, encode_each, match_embedded, prepare_news, read_alert
 from streams.ledger_codec import UNREADABLE_ROW, read_row
 from streams.records import Alert
 from tests.harness import REPO
+from wirewatch.pathological import pathological_items
 
 MAX_ITEM = 1_000_000
 MAX_MESSAGE = 1_000_000
@@ -63,17 +65,12 @@ def path(embedder):
 def run_whole_path(path, raw: bytes) -> tuple[str, int]:
     """The agents' steps end to end; returns (where it ended, alerts made)."""
     embedder, matcher, glossary = path
-    prepared = prepare_news(raw, MAX_ITEM, glossary)
-    if isinstance(prepared, Refusal):
-        assert prepared.reason
+    [out] = EmbedStep(embedder.encode, embedder.model_name, glossary, MAX_ITEM, MAX_MESSAGE).run([raw], [""])
+    if isinstance(out, Refusal):
+        assert out.reason
         return "refused", 0
-    [vectors] = encode_each(embedder.encode, [prepared])
-    if isinstance(vectors, Refusal):
-        return "refused", 0
-    record = embedded_record(prepared, vectors, embedder.model_name, "", MAX_MESSAGE)
-    assert not isinstance(record, Refusal), record
-    assert len(record) <= MAX_MESSAGE
-    result = match_embedded(record, matcher, 10 * 365 * 86400.0, MAX_MESSAGE)
+    assert len(out.value) <= MAX_MESSAGE
+    result = match_embedded(out.value, matcher, 10 * 365 * 86400.0, MAX_MESSAGE)
     assert not isinstance(result, Refusal), result  # our own record must always be matchable
     _, alerts = result
     for out in alerts:
@@ -225,3 +222,17 @@ def test_a_watchlist_file_that_breaks_the_loader_is_rejected_and_the_last_good_s
         assert outcome.errors[0].startswith(f"{folder / 'bad.yaml'}:"), outcome.errors
     (folder / "bad.yaml").unlink()
     assert registry.reload(force=True).ok and registry.versions == before
+
+
+@pytest.mark.parametrize("name", list(pathological_items(1000)))
+def test_a_1mb_item_built_to_be_slow_is_screened_in_bounded_time(path, name: str) -> None:
+    """Quadratic look-ups took 10 to 25 s on these; linear ones take under 1 s (scripts/hostile_items.py).
+    The bound here is loose on purpose, so that a slow CI machine cannot make it fail by chance."""
+    embedder, matcher, glossary = path
+    fields = pathological_items(1_000_000)[name]
+    raw = json.dumps({"id": name, **fields}, ensure_ascii=False).encode()
+    started = time.perf_counter()
+    [out] = EmbedStep(embedder.encode, embedder.model_name, glossary, MAX_ITEM, MAX_MESSAGE).run([raw], [""])
+    assert not isinstance(out, Refusal), out
+    assert not isinstance(match_embedded(out.value, matcher, 1e9, MAX_MESSAGE), Refusal)
+    assert time.perf_counter() - started < 8.0

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import yaml
 
+from agents.logic.term_scan import ConsumingTermScan
 from agents.logic.textnorm import FoldedText, Term, fold
 
 GLOSS_PREFIX = "≈ "  # marks a gloss chunk in evidence; stripped before embedding
 MAX_GLOSS_CONCEPTS = 14
+LANGUAGE_SAMPLE_CHARS = 20_000
 
 # Frequent English function words: running text in English has many of them,
 # German, French or Spanish text has few, and CJK or Cyrillic text none.
@@ -34,7 +37,9 @@ class GlossaryError(ValueError):
 
 
 def looks_english(text: str) -> bool:
-    """Mostly Latin letters and enough English function words."""
+    """Mostly Latin letters and enough English function words, judged on the first
+    LANGUAGE_SAMPLE_CHARS characters: enough for any story, and bounded for a huge one."""
+    text = text[:LANGUAGE_SAMPLE_CHARS]
     letters = _LETTER.findall(text)
     if not letters:
         return True
@@ -80,33 +85,15 @@ class Glossary:
         Longest terms are looked up first and their text is consumed, so that
         '盐台风' (Salt Typhoon) does not also read as '台风' (a weather typhoon).
         """
-        doc = FoldedText.of(text)
-        folded, compact = doc.folded, doc.compact
-        first_seen: dict[str, int] = {}
-        for concept, term in self._by_length:
-            if term.cjk:
-                needle = term.folded.replace(" ", "")
-                pos = compact.find(needle)
-                while pos >= 0:
-                    first_seen[concept] = min(first_seen.get(concept, pos), pos)
-                    compact = compact[:pos] + "\0" * len(needle) + compact[pos + len(needle) :]
-                    pos = compact.find(needle, pos + len(needle))
-            else:
-                needle = f" {term.folded}" if term.prefix else f" {term.folded} "
-                pos = folded.find(needle)
-                while pos >= 0:
-                    end = folded.find(" ", pos + len(needle) - (0 if term.prefix else 1))
-                    end = len(folded) if end < 0 else end
-                    first_seen[concept] = min(first_seen.get(concept, pos), pos)
-                    folded = folded[: pos + 1] + "\0" * (end - pos - 1) + folded[end:]
-                    pos = folded.find(needle, end)
+        first_seen = self._scan.first_positions(FoldedText.of(text))
         ordered = sorted(first_seen.items(), key=lambda pair: pair[1])
         return [concept for concept, _ in ordered][:MAX_GLOSS_CONCEPTS]
 
-    @property
-    def _by_length(self) -> list[tuple[str, Term]]:
+    @cached_property
+    def _scan(self) -> ConsumingTermScan[str]:
+        """Every term in one automaton, longest first (built once per glossary)."""
         pairs = [(concept, term) for concept, terms in self.concepts for term in terms if term.folded]
-        return sorted(pairs, key=lambda pair: -len(pair[1].folded))
+        return ConsumingTermScan(sorted(pairs, key=lambda pair: -len(pair[1].folded)))
 
     def gloss_chunks(self, title: str, body: str) -> list[str]:
         """Zero to two gloss chunks (title; whole item) for non-English items."""

@@ -112,6 +112,41 @@ def embedded_record(prepared: PreparedNews, vectors: np.ndarray, model: str, ing
     return attempt("write embedded record", fit_body, prepared.item, encoded, max_bytes)
 
 
+@dataclass(frozen=True)
+class EmbeddedOut:
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class EmbedStep:
+    """The embed agent's whole work on a batch, run off the event loop: a 1 MB body costs
+    real CPU in folding, glossing and JSON, and heartbeats must not wait for it."""
+
+    encode: Encode
+    model_name: str
+    glossary: Glossary | None
+    max_item_bytes: int
+    max_message_bytes: int
+    on_encode: Callable[[int], None] | None = None  # texts per model call, for a metric
+
+    def run(self, raws: Sequence[bytes | None], ingested_at: Sequence[str]) -> list[EmbeddedOut | Refusal]:
+        prepared = [prepare_news(raw, self.max_item_bytes, self.glossary) for raw in raws]
+        valid = [p for p in prepared if isinstance(p, PreparedNews)]
+        vectors = iter(encode_each(self.encode, valid) if valid else [])
+        if valid and self.on_encode is not None:
+            self.on_encode(sum(len(p.texts) for p in valid))
+        out: list[EmbeddedOut | Refusal] = []
+        for p, stamp in zip(prepared, ingested_at):
+            if isinstance(p, Refusal):
+                out.append(p)
+                continue
+            item_vectors = next(vectors)
+            value = item_vectors if isinstance(item_vectors, Refusal) else embedded_record(p, item_vectors, self.model_name, stamp, self.max_message_bytes)
+            out.append(value if isinstance(value, Refusal) else EmbeddedOut(p.item.id.encode("utf-8"), value))
+        return out
+
+
 # --- match: news.embedded -> alerts ------------------------------------------------------------
 
 
