@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 import faust
 from faust.streams import _current_event
 
-from agents.logic.digest import held_until, render_digest
+from agents.logic.digest import MAX_DIGEST_HELD, held_until, render_digests
+from agents.logic.ledger_retention import LedgerRetention
 from agents.logic.slack_delivery import PermanentSlackError, Superseded
 from agents.logic.slack_render import render_alert, render_console
 from agents.logic.steps import Refusal, read_alert
@@ -81,6 +82,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
         schema=faust.Schema(key_serializer=LEDGER_CODEC, value_serializer=LEDGER_CODEC),
     )
 
+    retention = LedgerRetention(settings.ledger_retention_s)
     stories = StoryIndex(window_s=settings.story_window_s)
     seeded: set[str] = set()
 
@@ -105,20 +107,34 @@ def register(app: faust.App, runtime: Runtime) -> None:
         deadline = time.monotonic() + 5.0
         while runtime.delivery.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
+        retention.forget_partitions()
 
     def finish(job: Job) -> None:
         job.remaining -= 1
         if job.remaining == 0:
             job.event.ack()
 
-    def hold(job: Job, channel: str) -> bool:
-        """Buffer the alert for a digest (digest mode or quiet hours); False: post it now."""
+    async def hold(job: Job, channel: str) -> bool:
+        """Buffer the alert for a digest (digest mode or quiet hours), or settle it as part of a
+        digest that already went out; False: post it now."""
         watchlist = runtime.registry.watchlist(job.alert.watchlist_id)
         if watchlist is None:
             return False
-        state = ledger.get(f"{job.alert.alert_id}|{channel}")
+        key_ = f"{job.alert.alert_id}|{channel}"
+        state = ledger.get(key_)
         if state and state.get("state") in ("posted", "failed"):
             return False  # replayed after its digest went out: deliver() skips it
+        if state and state.get("state") == "posting" and isinstance(state.get("digest"), str):
+            # A digest holding this alert was being posted when the last worker stopped.
+            try:
+                landed = await runtime.delivery.find_posted(channel, state["digest"], _attempt_started(state) - 5)
+            except Exception as exc:  # noqa: BLE001 - cannot tell: buffer it again, as if it had not landed
+                log.warning("could not check %s for digest %s: %s", channel, state["digest"], exc)
+                landed = None
+            if landed is not None:
+                record(job.event, key_, {"state": "posted", "channel_id": landed.channel_id, "ts": landed.ts, "digest": state["digest"]})
+                finish(job)
+                return True
         now = datetime.now(timezone.utc)
         key = (channel, watchlist.id)
         buffer = digests.get(key)
@@ -130,6 +146,8 @@ def register(app: faust.App, runtime: Runtime) -> None:
             buffer = digests[key] = DigestBuffer(first=now, due=until, watchlist_name=watchlist.name, reason=reason)
         buffer.due = max(buffer.due, until)
         buffer.jobs.append(job)
+        if len(buffer.jobs) >= MAX_DIGEST_HELD:
+            buffer.due = now  # capped: posted at the next tick rather than held without bound
         runtime.counters["slack.held_for_digest"] += 1
         return True
 
@@ -139,29 +157,47 @@ def register(app: faust.App, runtime: Runtime) -> None:
         for key in [k for k, b in digests.items() if b.due <= now]:
             channel, _ = key
             buffer = digests.pop(key)
-            buffer.jobs = [job for job in buffer.jobs if owns(job.event)]
-            if not buffer.jobs:
-                continue
-            alerts = [job.alert for job in buffer.jobs]
-            message = render_digest(buffer.watchlist_name, alerts, buffer.reason)
-            digest_id = "digest-" + hashlib.sha256("|".join(a.alert_id for a in alerts).encode()).hexdigest()[:24]
-            message["metadata"]["event_payload"]["alert_id"] = digest_id
-            try:
-                posted = await runtime.delivery.post(channel, message, digest_id)
-            except PermanentSlackError as exc:
-                posted, reason = None, exc.reason
-            for job in buffer.jobs:
-                _current_event.set(weakref.ref(job.event))
-                key_ = f"{job.alert.alert_id}|{channel}"
-                if posted is not None:
-                    ledger[key_] = {"state": "posted", "channel_id": posted.channel_id, "ts": posted.ts, "digest": digest_id}
-                else:
-                    ledger[key_] = {"state": "failed", "reason": reason}
-                    await (await runtime.dead_letter("notify", f"slack {channel} digest: {reason}", job.event))
-                finish(job)
+            jobs = {job.alert.alert_id: job for job in buffer.jobs if owns(job.event)}
+            for alerts, message in render_digests(buffer.watchlist_name, [job.alert for job in jobs.values()], buffer.reason):
+                await post_digest(channel, [jobs[a.alert_id] for a in alerts], message)
+
+    async def post_digest(channel: str, jobs: list[Job], message: dict) -> None:
+        digest_id = "digest-" + hashlib.sha256("|".join(job.alert.alert_id for job in jobs).encode()).hexdigest()[:24]
+        message["metadata"]["event_payload"]["alert_id"] = digest_id
+        started = time.time()
+        for job in jobs:  # the intent is on the broker before Slack can see the digest
+            record(job.event, f"{job.alert.alert_id}|{channel}", {"state": "posting", "started": started, "digest": digest_id})
+        await app.producer.flush()
+        try:
+            posted = await runtime.delivery.post(channel, message, digest_id)
+        except PermanentSlackError as exc:
+            posted, reason = None, exc.reason
+        for job in jobs:
+            key_ = f"{job.alert.alert_id}|{channel}"
             if posted is not None:
-                runtime.counters["slack.digests"] += 1
-                log.info("slack digest %s channel=%s alerts=%d ts=%s", digest_id, channel, len(alerts), posted.ts, extra={"channel": channel})
+                record(job.event, key_, {"state": "posted", "channel_id": posted.channel_id, "ts": posted.ts, "digest": digest_id})
+            else:
+                record(job.event, key_, {"state": "failed", "reason": reason})
+                await (await runtime.dead_letter("notify", f"slack {channel} digest: {reason}", job.event))
+            finish(job)
+        if posted is not None:
+            runtime.counters["slack.digests"] += 1
+            log.info("slack digest %s channel=%s alerts=%d ts=%s", digest_id, channel, len(jobs), posted.ts, extra={"channel": channel})
+
+    def record(event: faust.EventT, key: str, row: dict) -> None:
+        """Write the ledger row of an alert read from `event`, stamped with when and which partition;
+        rows of that partition older than the retention are dropped on the way."""
+        _current_event.set(weakref.ref(event))  # table writes route their changelog by the current event
+        partition, now = event.message.partition, time.time()
+        if retention.needs_index(partition):
+            retention.index(partition, list(ledger.items()))
+        for old in retention.expired(partition, now):
+            current = ledger.get(old)
+            if isinstance(current, dict) and isinstance(current.get("at"), (int, float)) and current["at"] < now - retention.retention_s:
+                del ledger[old]
+                runtime.counters["ledger.expired"] += 1
+        ledger[key] = {**row, "at": now, "p": partition}
+        retention.note(partition, key, now)
 
     async def run_lane(channel: str, queue: asyncio.Queue[Job]) -> None:
         while True:
@@ -175,7 +211,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 log.info("alert %s for %s dropped here (%s[%d]@%d): its partition moved in a rebalance", job.alert.alert_id,
                          channel, message.topic, message.partition, message.offset)
                 continue
-            if hold(job, channel):
+            if await hold(job, channel):
                 room.release()
                 continue
             done = True
@@ -249,7 +285,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
             thread = None  # our own earlier post (found after a restart): not a reply to itself
         uncertain_since = _attempt_started(state) if state else None
         if state is None:
-            ledger[key] = {"state": "posting", "started": time.time()}
+            record(event, key, {"state": "posting", "started": time.time()})
             await app.producer.flush()  # the intent is on the broker before Slack can see the post
         try:
             message = render_alert(alert, also_reported_by=_source_of(alert) if thread else None)
@@ -257,10 +293,10 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 message["thread_ts"] = thread.thread_ts
             posted = await runtime.delivery.post(channel, message, alert.alert_id, uncertain_since, still_ours=lambda: owns(event))
         except PermanentSlackError as exc:
-            ledger[key] = {"state": "failed", "reason": exc.reason}
+            record(event, key, {"state": "failed", "reason": exc.reason})
             await (await runtime.dead_letter("notify", f"slack {channel}: {exc.reason}", event))
             return
-        ledger[key] = {"state": "posted", "channel_id": posted.channel_id, "ts": posted.ts}
+        record(event, key, {"state": "posted", "channel_id": posted.channel_id, "ts": posted.ts})
         runtime.counters["slack.posted"] += 1
         if thread is None:
             stories.add(channel, StoryPost(alert.story_signature, posted.ts, alert.alert_id, time.time()))

@@ -17,7 +17,11 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any
+
+from aiohttp.web import HTTPNotFound
+from aiohttp.web import middleware as web_middleware
 
 import faust
 from faust.types import TP
@@ -91,6 +95,12 @@ def _dump_tasks_and_threads() -> None:
     log.warning("stack dump on SIGUSR1:\n%s", out.getvalue())
 
 
+def _file_name_only(line: str) -> str:
+    """A watchlist error without the folder it came from: /status is no map of the file system."""
+    path, sep, rest = line.partition(":")
+    return f"{Path(path).name}{sep}{rest}" if sep else line
+
+
 def register(app: faust.App, runtime: Runtime) -> None:
     topics = runtime.topics
     assert topics is not None
@@ -127,8 +137,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
             "lag": [{"topic": t, "partition": p, "lag": n} for (t, p), n in sorted(state["lag"].items())],
             "watchlists": {
                 "versions": runtime.registry.versions,
-                "folder": str(settings.watchlists_dir),
-                "rejected_edit": runtime.registry.last_errors,
+                "rejected_edit": [_file_name_only(line) for line in runtime.registry.last_errors],
             },
             "slack": {
                 "failing_since": delivery.failing_since,
@@ -143,6 +152,18 @@ def register(app: faust.App, runtime: Runtime) -> None:
 
     def json_response(web: Any, body: dict[str, Any], status: int = 200) -> Any:
         return web.bytes(json.dumps(body).encode(), content_type="application/json", status=status)
+
+    # Only these four pages: faust's own views (its table pages would show ledger rows) are
+    # switched off in streams/app.py, and anything else is answered 404 before it reaches a view.
+    pages = frozenset({"/health", "/ready", "/status", "/metrics"})
+
+    @web_middleware
+    async def only_our_pages(request: Any, handler: Any) -> Any:
+        if request.path.rstrip("/") not in pages:
+            raise HTTPNotFound()
+        return await handler(request)
+
+    app.web.web_app.middlewares.append(only_our_pages)
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:

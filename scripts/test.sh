@@ -13,4 +13,6 @@ if [ ! -s var/cache/compose_spec.json ]; then
     var/cache/docker_compose-1.29.2-py2.py3-none-any.whl > var/cache/compose_spec.json
 fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+# Known-vulnerable dependencies: pip-audit where a vulnerability service answers, else offline floors.
+.venv/bin/python scripts/audit.py
 exec .venv/bin/python -m pytest "$@"

@@ -47,6 +47,13 @@ def create_app(settings: Settings) -> faust.App:
         web_bind=settings.http_host,
         web_port=settings.http_port,
         web_in_thread=False,
+        # faust's own views are off: the table pages would show Slack ledger rows to anyone on the
+        # port; agents/observability.py serves /health, /ready, /status and /metrics only.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         stream_wait_empty=False,
     )
     if settings.faust_commit_fix:

@@ -92,6 +92,9 @@ class Settings:
     stale_after_s: float = 48 * 3600.0
     # WIREWATCH_STORY_WINDOW: seconds a top-level post collects near-duplicate stories as thread replies.
     story_window_s: float = 24 * 3600.0
+    # WIREWATCH_LEDGER_RETENTION: seconds a Slack ledger row is kept (30 days); keep it longer than
+    # WIREWATCH_STALE_AFTER, so an alert replayed after its row is gone is stale and never posted.
+    ledger_retention_s: float = 30 * 86400.0
     # WIREWATCH_OPS_CHANNEL: where dead-man messages go.
     ops_channel: str = "#wirewatch-ops"
     # WIREWATCH_DEADMAN_SILENCE: seconds without a news item before the dead-man speaks.
@@ -142,6 +145,7 @@ class Settings:
             slack_api_url=api_url,
             stale_after_s=_env_float("WIREWATCH_STALE_AFTER", 48 * 3600.0),
             story_window_s=_env_float("WIREWATCH_STORY_WINDOW", 24 * 3600.0),
+            ledger_retention_s=_env_float("WIREWATCH_LEDGER_RETENTION", 30 * 86400.0),
             ops_channel=_env("WIREWATCH_OPS_CHANNEL", "#wirewatch-ops"),
             deadman_silence_s=_env_float("WIREWATCH_DEADMAN_SILENCE", 900.0),
             deadman_lag=_env_int("WIREWATCH_DEADMAN_LAG", 1000),

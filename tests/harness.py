@@ -220,10 +220,19 @@ class Pipeline:
         import urllib.request
 
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.sink_port}/_sink/faults", data=json.dumps(faults).encode(), headers={"Content-Type": "application/json"}
+            f"http://127.0.0.1:{self.sink_port}/_sink/faults", data=json.dumps(faults).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.token}"},
         )
         with urllib.request.urlopen(request, timeout=5) as response:
             assert json.load(response)["ok"]
+
+
+    def sink_stats(self) -> dict[str, Any]:
+        import urllib.request
+
+        request = urllib.request.Request(f"http://127.0.0.1:{self.sink_port}/_sink/stats", headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.load(response)
 
 
 def alert_ids_in_slack(messages: dict[str, list[dict[str, Any]]]) -> list[str]:

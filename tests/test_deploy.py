@@ -39,8 +39,52 @@ def test_services_and_mounts() -> None:
             if source.startswith("./"):
                 assert (REPO / source).exists(), f"compose mounts {source}, which is not in the repo"
     prometheus = yaml.safe_load((REPO / "deploy" / "prometheus.yml").read_text())
-    targets = [t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
-    assert targets == [f"worker:{worker_env['WIREWATCH_HTTP_PORT']}"]
+    [job] = prometheus["scrape_configs"]
+    [discovery] = job["dns_sd_configs"]  # every worker of `--scale worker=N`, by DNS on the compose network
+    assert discovery["names"] == ["worker"] and discovery["port"] == int(worker_env["WIREWATCH_HTTP_PORT"])
+
+
+def _published(service: dict) -> list[str]:
+    return [str(p) for p in service.get("ports", [])]
+
+
+def test_nothing_is_published_beyond_loopback_and_kafka_stays_on_the_compose_network() -> None:
+    services = COMPOSE["services"]
+    assert not _published(services["kafka"]) and not _published(services["worker"]) and not _published(services["slack-sink"])
+    for name, service in services.items():
+        assert all(p.startswith("127.0.0.1:") for p in _published(service)), name
+    overlay = yaml.safe_load((REPO / "deploy" / "compose.kafka-host.yml").read_text())
+    assert _published(overlay["services"]["kafka"]) == ["127.0.0.1:29092:29092"]
+    assert "HOST://127.0.0.1:29092" in services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+
+
+def test_grafana_needs_a_password_and_no_anonymous_access_and_the_sink_is_opt_in() -> None:
+    services = COMPOSE["services"]
+    grafana = services["grafana"]
+    assert grafana["environment"]["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?")  # no default
+    assert grafana["environment"]["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    major = int(grafana["image"].rsplit(":", 1)[1].split(".")[0])
+    assert major >= 12, grafana["image"]
+    assert services["slack-sink"]["profiles"] == ["dev-slack"]
+    assert "slack-sink" not in services["worker"].get("depends_on", {})
+    assert services["worker"]["environment"]["SLACK_API_URL"].endswith("https://slack.com/api/}")
+
+
+def test_every_service_restarts_and_every_image_is_pinned() -> None:
+    for name, service in COMPOSE["services"].items():
+        assert service.get("restart") == "unless-stopped", name
+        if "image" in service:
+            tag = service["image"].rsplit(":", 1)[1]
+            assert re.fullmatch(r"v?\d+\.\d+\.\d+", tag), f"{name}: {service['image']} is not an exact version"
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11\.\d+-slim-\w+$", dockerfile, re.M)
+    assert re.search(r"^HEALTHCHECK ", dockerfile, re.M) and re.search(r"^USER wirewatch$", dockerfile, re.M)
+
+
+def test_the_kafka_host_overlay_follows_the_compose_specification() -> None:
+    if not SPEC.is_file():
+        pytest.fail(f"{SPEC} is missing: run ./scripts/test.sh")
+    jsonschema.Draft201909Validator(json.loads(SPEC.read_text())).validate(yaml.safe_load((REPO / "deploy" / "compose.kafka-host.yml").read_text()))
 
 
 def test_dashboard_queries_only_metrics_the_worker_exports() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.logic.digest import held_until, in_quiet_hours, quiet_hours_end, render_digest
+from agents.logic.digest import DIGEST_TEXT_LIMIT, held_until, in_quiet_hours, quiet_hours_end, render_digests
 from agents.logic.watchlists import Delivery, QuietHours
 from streams.records import Alert, NewsItem
 from tests.harness import REPO, Pipeline, wait_for
@@ -40,17 +40,32 @@ def test_digest_mode_is_due_one_period_after_the_first_held_alert() -> None:
     assert held_until(quiet_digest, at(10), at(10, 5)) == at(11)  # never inside quiet hours
 
 
-def test_digest_message_is_escaped_and_bounded() -> None:
-    alerts = [
+def _alerts(n: int, url: str = "javascript:alert(1)", title: str = "<!channel> story") -> list[Alert]:
+    return [
         Alert(alert_id=f"ww1-{i}", watchlist_id="w", watchlist_name="W <!here>", watchlist_version="v", severity="high",
-              channels=["#c"], item=NewsItem(id=str(i), title=f"<!channel> story {i}", url="javascript:alert(1)", source="s"),
+              channels=["#c"], item=NewsItem(id=str(i), title=f"{title} {i}", url=url, source="s"),
               score=0.5, evidence={}, matched_at="")
-        for i in range(60)
+        for i in range(n)
     ]
-    message = render_digest("W <!here>", alerts, "digest")
-    assert "<!channel>" not in message["text"] and "<!here>" not in message["text"] and "javascript:" not in message["text"]
-    assert "…and 20 more" in message["text"] and len(message["text"]) <= 3000
-    assert message["metadata"]["event_payload"]["alert_ids"] == [a.alert_id for a in alerts]
+
+
+def test_a_long_digest_is_split_into_messages_within_slack_limits_and_escaped() -> None:
+    alerts = _alerts(60)
+    parts = render_digests("W <!here>", alerts, "digest")
+    assert [len(part) for part, _ in parts] == [40, 20]
+    for number, (part, message) in enumerate(parts, 1):
+        text = message["text"]
+        assert "<!channel>" not in text and "<!here>" not in text and "javascript:" not in text
+        assert len(text) <= DIGEST_TEXT_LIMIT and f"part {number} of 2" in text and f"{len(part)} matches" in text
+        assert message["metadata"]["event_payload"]["alert_ids"] == [a.alert_id for a in part]
+    assert [a for part, _ in parts for a in part] == alerts  # nothing cut, nothing repeated
+
+
+def test_digest_parts_stay_under_the_text_limit_with_long_links_and_titles() -> None:
+    alerts = _alerts(30, url="https://example.com/" + "a" * 900, title="word " * 100)
+    parts = render_digests("W", alerts, "digest")
+    assert len(parts) > 1 and all(len(message["text"]) <= DIGEST_TEXT_LIMIT for _, message in parts)
+    assert sum(len(part) for part, _ in parts) == 30
 
 
 @pytest.fixture

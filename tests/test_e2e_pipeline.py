@@ -94,12 +94,8 @@ def test_sigkill_during_slack_post_gives_exactly_once(pipeline: Pipeline, fault:
     pipeline.produce_items([SEED])
     alerts = wait_for(lambda: len(pipeline.read_topic(pipeline.names.alerts)) >= 3, 90, "3 alerts on the topic")
     assert alerts
-    stats_url = f"http://127.0.0.1:{pipeline.sink_port}/_sink/stats"
-    import urllib.request
-
     def posts_in_flight() -> bool:
-        with urllib.request.urlopen(stats_url, timeout=5) as response:
-            stats = json.load(response)
+        stats = pipeline.sink_stats()
         stored = sum(stats["channels"].values())
         return stats["requests"] >= 1 and (stored >= 1 if fault == "after_store" else True)
 

@@ -102,6 +102,17 @@ def test_health_ready_and_status(pipe: Pipeline) -> None:
     assert "slack        ok" in out.stdout
 
 
+def test_the_worker_serves_only_its_four_pages_and_no_paths(pipe: Pipeline) -> None:
+    base = f"http://127.0.0.1:{pipe.http_port}"
+    for path in ("/", "/router/", "/table/", "/table/slack_ledger/", "/graph/", "/stats/", "/performance/", "/nothing"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(base + path, timeout=5)
+        assert refused.value.code == 404, path
+    with urllib.request.urlopen(f"{base}/status", timeout=5) as response:
+        text = response.read().decode()
+    assert str(pipe.watchlists) not in text and str(REPO) not in text and str(pipe.workdir) not in text
+
+
 def test_dead_man_speaks_once_when_news_stops_and_once_when_it_returns(pipe: Pipeline) -> None:
     # No news since the previous test: after SILENCE_S the dead-man posts exactly one message.
     wait_for(lambda: len(ops_messages(pipe)) >= 1, SILENCE_S + 30, "the dead-man message")

@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator
 import pytest
 from aiohttp.test_utils import TestServer
 
-from agents.logic.slack_delivery import ChannelPacer, PermanentSlackError, SlackDelivery, make_client
+from agents.logic.slack_delivery import ChannelPacer, PermanentSlackError, SlackDelivery, make_client, plain_http_refusal
 from wirewatch.slack_sink import SlackSink
 
 TOKEN = "xoxb-unit"
@@ -107,3 +107,23 @@ def test_sink_enforces_its_rate_and_threads() -> None:
             await server.close()
 
     run(scenario())
+
+
+@pytest.mark.parametrize(
+    "token, url, refused",
+    [
+        ("xoxb-1234567890-987654-abcdef", "http://slack.example.com/api/", True),
+        ("xoxb-1234567890-987654-abcdef", "http://10.0.0.5:8765/api/", True),
+        ("xoxp-1234-5678-abc", "http://slack-sink:8765/api/", True),
+        ("xoxb-1234567890-987654-abcdef", "https://slack.com/api/", False),
+        ("xoxb-1234567890-987654-abcdef", "http://127.0.0.1:8765/api/", False),
+        ("xoxb-1234567890-987654-abcdef", "http://[::1]:8765/api/", False),
+        ("xoxb-1234567890-987654-abcdef", "http://localhost:8765/api/", False),
+        ("xoxb-test-token", "http://slack-sink:8765/api/", False),  # not shaped like a real token
+    ],
+)
+def test_a_real_looking_token_never_goes_over_plain_http_beyond_loopback(token: str, url: str, refused: bool) -> None:
+    reason = plain_http_refusal(token, url)
+    assert (reason is not None) == refused
+    if reason:
+        assert token not in reason and "https" in reason

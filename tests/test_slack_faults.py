@@ -7,10 +7,8 @@ back the healthy ones.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
-import urllib.request
 
 from streams.records import Alert, NewsItem, make_alert_id, utc_now_iso
 from tests.harness import Pipeline, wait_for
@@ -31,8 +29,7 @@ def make_alert(i: int) -> Alert:
 
 
 def sink_stats(pipe: Pipeline) -> dict:
-    with urllib.request.urlopen(f"http://127.0.0.1:{pipe.sink_port}/_sink/stats", timeout=5) as response:
-        return json.load(response)
+    return pipe.sink_stats()
 
 
 def test_200_alerts_with_faults_each_posted_once_at_rate_and_channels_isolated(pipeline: Pipeline) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from streams.processes import follow_parent_from_env, install_stop_signals
 from streams.settings import Settings
+from wirewatch.logs import RedactSecrets
 
 
 SERVICES = frozenset({"broker", "worker", "slack-sink", "run"})
@@ -221,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     follow_parent_from_env()  # a child of `run --demo`, bench or the tests stops when its parent dies
     install_stop_signals()  # SIGTERM stops a command the way Ctrl-C does
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactSecrets())  # the worker's own logging config does the same
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO lines drown the command's own output
     try:
         return int(args.func(args) or 0)

@@ -23,12 +23,29 @@ def redact(text: str) -> str:
 
 
 class RedactSecrets(logging.Filter):
+    """Masks tokens in everything a handler can print: the message, `extra` fields, the
+    traceback (formatted here, once, so formatters print the masked text) and stack info."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        for key, value in list(record.__dict__.items()):
+            if key not in _STANDARD and not key.startswith("_"):
+                text = value if isinstance(value, str) else None if isinstance(value, (int, float, bool, type(None))) else str(value)
+                if text is not None and redact(text) != text:
+                    setattr(record, key, redact(text))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _PLAIN.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_PLAIN = logging.Formatter()
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,9 +58,9 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_"):
-                entry[key] = value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
-        if record.exc_info:
-            entry["exc"] = redact(self.formatException(record.exc_info))
+                entry[key] = redact(value) if isinstance(value, str) else value if isinstance(value, (int, float, bool, type(None))) else redact(str(value))
+        if record.exc_info or record.exc_text:
+            entry["exc"] = redact(record.exc_text or self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 

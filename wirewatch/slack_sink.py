@@ -31,6 +31,7 @@ class Channel:
     id: str
     name: str
     messages: list[dict[str, Any]] = field(default_factory=list)  # top level and replies, in order
+    stored: int = 0  # every message ever stored, including those dropped from the capped history
     tokens: float = 1.0
     stamp: float = field(default_factory=time.monotonic)
 
@@ -51,8 +52,12 @@ class Faults:
 
 
 class SlackSink:
-    def __init__(self, token: str = "", channels: list[str] | None = None, rate_per_s: float = 1.0, burst: int = 3):
+    def __init__(
+        self, token: str = "", channels: list[str] | None = None, rate_per_s: float = 1.0, burst: int = 3, max_history: int = 10_000
+    ):
         self.token = token
+        self.max_history = max_history  # messages kept per channel; older ones are dropped, as a capped history
+        self.dropped = 0
         self.allowed = {c.lstrip("#") for c in channels} if channels else None
         self.rate = rate_per_s
         self.burst = float(burst)
@@ -202,6 +207,11 @@ class SlackSink:
             parent["thread_ts"] = parent["ts"]
             parent["reply_count"] = parent.get("reply_count", 0) + 1
         channel.messages.append(message)
+        channel.stored += 1
+        if len(channel.messages) > self.max_history:
+            excess = len(channel.messages) - self.max_history
+            del channel.messages[:excess]
+            self.dropped += excess
         if faults.hang_after_store_s > 0:
             await asyncio.sleep(faults.hang_after_store_s)
         if faults.drop_after_store_next > 0:
@@ -252,8 +262,22 @@ class SlackSink:
         return self._page(thread, params, newest_first=False)
 
     # --- test control --------------------------------------------------
+    def _control_refused(self, request: web.Request) -> web.Response | None:
+        """The fault and stats endpoints need the sink's own token (when it has one)."""
+        if self.token and request.headers.get("Authorization", "") != f"Bearer {self.token}":
+            return web.json_response({"ok": False, "error": "not_authed"}, status=401)
+        return None
+
     async def set_faults(self, request: web.Request) -> web.Response:
-        body = await request.json()
+        refused = self._control_refused(request)
+        if refused is not None:
+            return refused
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"ok": False, "error": "invalid JSON"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"ok": False, "error": "expected a JSON object"}, status=400)
         for key, value in body.items():
             if not hasattr(self.faults, key):
                 return web.json_response({"ok": False, "error": f"unknown fault {key!r}"}, status=400)
@@ -261,12 +285,17 @@ class SlackSink:
         return web.json_response({"ok": True, "faults": self.faults.__dict__})
 
     async def stats(self, request: web.Request) -> web.Response:
+        refused = self._control_refused(request)
+        if refused is not None:
+            return refused
         return web.json_response(
             {
                 "requests": self.requests,
                 "rejected_429": self.rejected_429,
                 "rate_violations": self.rate_violations,
-                "channels": {c.name: len(c.messages) for c in self.channels.values()},
+                "channels": {c.name: c.stored for c in self.channels.values()},
+                "kept": {c.name: len(c.messages) for c in self.channels.values()},
+                "dropped_from_history": self.dropped,
             }
         )
 

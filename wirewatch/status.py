@@ -40,7 +40,7 @@ def render(status: dict[str, Any], url: str, now: float | None = None) -> str:
         by_topic.setdefault(entry["topic"], []).append(f"p{entry['partition']}={entry['lag']}")
     lines.append(f"lag          {total} in all" + "".join(f"\n             {t}: {' '.join(parts)}" for t, parts in sorted(by_topic.items())))
     wl = status["watchlists"]
-    lines.append("watchlists   " + ", ".join(f"{k}@{v}" for k, v in sorted(wl["versions"].items())) + f"  (from {wl['folder']})")
+    lines.append("watchlists   " + ", ".join(f"{k}@{v}" for k, v in sorted(wl["versions"].items())))
     if wl.get("rejected_edit"):
         lines.append("             REJECTED EDIT, last good version still active:")
         lines.extend(f"             {error}" for error in wl["rejected_edit"])

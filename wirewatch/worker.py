@@ -15,7 +15,7 @@ from agents import embed, match, notify, observability
 from agents.logic.embedder import Embedder
 from agents.logic.gloss import Glossary, GlossaryError
 from agents.logic.registry import WatchlistRegistry
-from agents.logic.slack_delivery import SlackDelivery, make_client
+from agents.logic.slack_delivery import SlackDelivery, make_client, plain_http_refusal
 from agents.runtime import Runtime
 from streams.app import create_app, declare_topics
 from streams.broker import EmbeddedBroker, ensure_topics
@@ -45,6 +45,9 @@ def build(settings: Settings) -> tuple[faust.App, Runtime]:
     registry.load_initial()
     if not settings.slack_token:
         raise SystemExit("SLACK_BOT_TOKEN is not set (use `wirewatch run --demo` for a local Slack sink)")
+    refusal = plain_http_refusal(settings.slack_token, settings.slack_api_url)
+    if refusal:
+        raise SystemExit(refusal)
     delivery = SlackDelivery(make_client(settings.slack_token, settings.slack_api_url))
     app = create_app(settings)
     runtime = Runtime(

@@ -15,6 +15,10 @@ from streams.records import Alert
 
 DIGEST_EVENT = "wirewatch_digest"
 MAX_DIGEST_LINES = 40
+MAX_DIGEST_HELD = 200  # a buffer this full is posted at once, quiet hours or not: memory stays bounded
+DIGEST_TEXT_LIMIT = 3000  # Slack: section text
+HEADER_ROOM = 300
+MAX_LINK_CHARS = 1000
 
 
 def in_quiet_hours(delivery: Delivery, now: datetime) -> bool:
@@ -48,24 +52,38 @@ def held_until(delivery: Delivery, first_buffered: datetime, now: datetime) -> d
     return quiet_end if quiet_end > now else None
 
 
-def render_digest(watchlist_name: str, alerts: Sequence[Alert], reason: str) -> dict[str, Any]:
-    """One message listing the buffered matches, newest last, within Slack's limits."""
-    lines = []
-    for alert in list(alerts)[:MAX_DIGEST_LINES]:
-        item = alert.item
-        title = escape_mrkdwn(shorten(item.title, 150))
-        link = safe_link(item.url)
-        headline = f"<{link}|{title}>" if link else title
-        source = escape_mrkdwn(shorten(item.source or "unknown source", 60))
-        lines.append(f"• {headline} · {source} · score {alert.score:.2f}")
-    more = len(alerts) - MAX_DIGEST_LINES
-    if more > 0:
-        lines.append(f"…and {more} more")
-    header = f"*{escape_mrkdwn(watchlist_name)}*: {len(alerts)} match{'es' if len(alerts) != 1 else ''} ({reason})"
-    text = shorten(header + "\n" + "\n".join(lines), 3000)
-    return {
-        "text": text,
-        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
-        "unfurl_links": False,
-        "metadata": {"event_type": DIGEST_EVENT, "event_payload": {"alert_ids": [a.alert_id for a in alerts]}},
-    }
+def _line(alert: Alert) -> str:
+    item = alert.item
+    title = escape_mrkdwn(shorten(item.title, 150))
+    link = safe_link(item.url)
+    headline = f"<{link}|{title}>" if link and len(link) <= MAX_LINK_CHARS else title
+    source = escape_mrkdwn(shorten(item.source or "unknown source", 60))
+    return f"• {headline} · {source} · score {alert.score:.2f}"
+
+
+def render_digests(watchlist_name: str, alerts: Sequence[Alert], reason: str) -> list[tuple[list[Alert], dict[str, Any]]]:
+    """The buffered matches as one or more messages, each within Slack's limits (at most
+    MAX_DIGEST_LINES lines and DIGEST_TEXT_LIMIT characters): a long digest is split, never cut."""
+    parts: list[list[tuple[Alert, str]]] = [[]]
+    size = 0
+    for alert in alerts:
+        line = _line(alert)
+        if parts[-1] and (len(parts[-1]) >= MAX_DIGEST_LINES or size + len(line) + 1 > DIGEST_TEXT_LIMIT - HEADER_ROOM):
+            parts.append([])
+            size = 0
+        parts[-1].append((alert, line))
+        size += len(line) + 1
+    out = []
+    for number, part in enumerate(parts, 1):
+        count = len(part)
+        of = f", part {number} of {len(parts)}" if len(parts) > 1 else ""
+        header = f"*{escape_mrkdwn(shorten(watchlist_name, 150))}*: {count} match{'es' if count != 1 else ''} ({reason}{of})"
+        text = header + "\n" + "\n".join(line for _, line in part)
+        part_alerts = [alert for alert, _ in part]
+        out.append((part_alerts, {
+            "text": text,
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+            "unfurl_links": False,
+            "metadata": {"event_type": DIGEST_EVENT, "event_payload": {"alert_ids": [a.alert_id for a in part_alerts]}},
+        }))
+    return out

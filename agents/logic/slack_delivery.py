@@ -9,10 +9,13 @@ history is searched for that id.
 from __future__ import annotations
 
 import asyncio
+import re
+import ipaddress
 import logging
 import random
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 from typing import Any, Callable
 
 import aiohttp
@@ -86,6 +89,29 @@ class ChannelPacer:
         self._blocked_until[channel] = max(self._blocked_until.get(channel, 0.0), time.monotonic() + seconds)
         self._tokens[channel] = 0.0
         self._stamp[channel] = time.monotonic() + seconds
+
+
+_REAL_LOOKING_TOKEN = re.compile(r"^xox[a-z]-\d+-")
+
+
+def plain_http_refusal(token: str, base_url: str) -> str | None:
+    """Why this token must not go to this URL, or None.
+
+    A token shaped like one Slack issues (`xoxb-<digits>-...`) travels only over https, or over
+    http to this machine (a local test server). Anything else would send it in clear text.
+    """
+    parts = urlsplit(base_url)
+    if parts.scheme == "https" or not _REAL_LOOKING_TOKEN.match(token):
+        return None
+    host = (parts.hostname or "").lower()
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme == "http" and loopback:
+        return None
+    return (f"SLACK_API_URL={base_url} is not https: refusing to send a Slack token there in clear text "
+            "(use https, or a local test server on 127.0.0.1)")
 
 
 def make_client(token: str, base_url: str, timeout_s: int = 10) -> AsyncWebClient:
