@@ -67,6 +67,12 @@ def register(app: faust.App, runtime: Runtime) -> None:
 
     @app.timer(interval=settings.reload_interval_s, name="watchlists-reload")
     async def reload_watchlists() -> None:
+        try:
+            await reload_once()
+        except Exception:  # noqa: BLE001 - the timer must keep running: the next edit may be good
+            log.exception("watchlist reload failed; the active set is unchanged and the folder is checked again")
+
+    async def reload_once() -> None:
         # Runs in the match pool, so a swap never lands in the middle of a match batch:
         # each batch is matched with exactly one version, which its alerts carry.
         nonlocal announced

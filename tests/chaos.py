@@ -13,7 +13,9 @@ Faults:
   engine keeps nothing). The worker must exit with a clear message or carry on; the script then
   acts as a supervisor, restarts it if it exited, and checks that new items flow;
 - slack-down: the sink refuses every call for --slack-down seconds while items stream in;
-- soak: --soak-minutes at --rate items/s; reports worker RSS and lag at the start and end.
+- soak: --soak-minutes at --rate items/s on the firehose mix (--background articles with dev items
+  at --relevant-share); reports worker RSS at minute 5 and at the end, and lag;
+- --throughput: one worker's items/s on a firehose-mix backlog of --items.
 
 `--without-commit-fix` runs the workers without streams/commits.py, to reproduce faust's loss.
 """
@@ -327,41 +329,76 @@ def worker_env(args: argparse.Namespace) -> dict[str, str]:
     return env
 
 
+DEFAULT_BACKGROUND = REPO.parent / "shared" / "data" / "firehose-background.jsonl"
+
+
+def firehose_mix(expectation: Expectation, args: argparse.Namespace, count: int) -> list[dict[str, Any]]:
+    """A real feed's shape: background articles (almost all irrelevant), with labelled dev items at
+    --relevant-share, shuffled; ids are fresh, so a background article may come round again."""
+    background = [json.loads(line) for line in Path(args.background).read_text().splitlines() if line.strip()]
+    relevant = expectation.base_items
+    rng = random.Random(args.seed or 0)
+    items = []
+    for i in range(count):
+        row = rng.choice(relevant) if rng.random() < args.relevant_share else background[i % len(background)]
+        items.append({"id": f"mix-{i:07d}", "title": row["title"], "body": row.get("body", ""), "source": row.get("source", "")})
+    return items
+
+
+def worker_sample(pipe: Pipeline) -> tuple[float, float, int, int]:
+    """(monotonic time, worker RSS in MB, total lag, items matched so far)."""
+    assert pipe.worker is not None
+    rss_kb = next(int(ln.split()[1]) for ln in Path(f"/proc/{pipe.worker.pid}/status").read_text().splitlines() if ln.startswith("VmRSS"))
+    with urllib.request.urlopen(f"http://127.0.0.1:{pipe.http_port}/status", timeout=5) as response:
+        status = json.load(response)
+    return time.monotonic(), rss_kb / 1024, sum(row["lag"] for row in status["lag"]), int(status["counters"].get("news.matched", 0))
+
+
+def throughput(broker_url: str, expectation: Expectation, args: argparse.Namespace) -> dict[str, Any]:
+    """One worker's items/s on the firehose mix: a backlog of --items, timed from the first item
+    matched to the last."""
+    items = firehose_mix(expectation, args, args.items)
+    pipe = Pipeline(broker_url=broker_url, workdir=Path(tempfile.mkdtemp(prefix="chaos-rate-")), extra_env=worker_env(args)).start()
+    try:
+        pipe.wait_worker_ready(120)
+        finish(feed(pipe, items, rate=10_000.0))
+        first = wait_for(lambda: s if (s := worker_sample(pipe))[3] > 0 else None, 120, "the first item matched", 0.2)
+        last = wait_for(lambda: s if (s := worker_sample(pipe))[3] >= len(items) else None, 3600, "every item matched", 0.5)
+        rate = (last[3] - first[3]) / max(1e-9, last[0] - first[0])
+        return {"items": len(items), "relevant_share": args.relevant_share, "items_per_s": round(rate, 1), "worker_rss_mb": round(last[1])}
+    finally:
+        pipe.close()
+
+
 def soak(broker_url: str, expectation: Expectation, args: argparse.Namespace) -> dict[str, Any]:
-    """Steady load; sample the worker's RSS (from /proc) and lag (from its /status page)."""
+    """Steady load on the firehose mix; samples the worker's RSS (from /proc) and lag (from its /status page)."""
     n = int(args.soak_minutes * 60 * args.rate)
-    # Like a real feed, most items match nothing: one item in ten is one that alerts. (At the dev
-    # set's own mix, over half alert, and Slack's 1 message/s per channel would be the bottleneck.)
-    alerting = [r for r in expectation.base_items if expectation.watchlists_by_id.get(r["id"])]
-    quiet = [r for r in expectation.base_items if not expectation.watchlists_by_id.get(r["id"])]
-    items = [dict((alerting if i % 10 == 0 else quiet)[i % (len(alerting) if i % 10 == 0 else len(quiet))], id=f"soak-{i:07d}") for i in range(n)]
+    items = firehose_mix(expectation, args, n)
     pipe = Pipeline(broker_url=broker_url, workdir=Path(tempfile.mkdtemp(prefix="chaos-soak-")), extra_env=worker_env(args)).start()
-    samples: list[tuple[float, float, int]] = []
-
-    def sample() -> None:
-        assert pipe.worker is not None
-        rss_kb = next(int(ln.split()[1]) for ln in Path(f"/proc/{pipe.worker.pid}/status").read_text().splitlines() if ln.startswith("VmRSS"))
-        with urllib.request.urlopen(f"http://127.0.0.1:{pipe.http_port}/status", timeout=5) as response:
-            lag = sum(row["lag"] for row in json.load(response)["lag"])
-        samples.append((time.monotonic(), rss_kb / 1024, lag))
-
+    samples: list[tuple[float, float, int, int]] = []
     try:
         pipe.wait_worker_ready(120)
         started = time.monotonic()
         feeder = feed(pipe, items, args.rate)
         while feeder.is_alive():
             time.sleep(30)
-            sample()
-            say(f"soak {samples[-1][0] - started:.0f} s: rss {samples[-1][1]:.0f} MB, lag {samples[-1][2]}")
+            samples.append(worker_sample(pipe))
+            say(f"soak {samples[-1][0] - started:.0f} s: rss {samples[-1][1]:.0f} MB, lag {samples[-1][2]}, matched {samples[-1][3]}")
+        finish(feeder)
+        at_5 = min(samples, key=lambda s: abs(s[0] - started - 300))
+        end = samples[-1]
         return {
             "items_offered": n,
             "rate": args.rate,
             "minutes": args.soak_minutes,
-            "rss_mb_start": round(samples[0][1]),
-            "rss_mb_end": round(samples[-1][1]),
-            "lag_start": samples[0][2],
+            "relevant_share": args.relevant_share,
+            "rss_mb_at_minute_5": round(at_5[1]),
+            "rss_mb_end": round(end[1]),
+            "rss_growth_pct_from_minute_5": round(100 * (end[1] - at_5[1]) / at_5[1], 1),
             "lag_max": max(s[2] for s in samples),
-            "lag_end": samples[-1][2],
+            "lag_end": end[2],
+            "items_matched": end[3],
+            "slack_posts": len(alert_ids_in_slack(pipe.slack_messages())),
         }
     finally:
         pipe.close()
@@ -377,7 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--slack-down", type=float, default=120.0)
     parser.add_argument("--broker-down", type=float, default=30.0)
     parser.add_argument("--settle", type=float, default=600.0, help="seconds to wait for everything to arrive")
-    parser.add_argument("--soak-minutes", type=float, default=0.0, help="run the soak instead of the faults")
+    parser.add_argument("--soak-minutes", type=float, default=0.0, help="run the soak (on the firehose mix) instead of the faults")
+    parser.add_argument("--throughput", action="store_true", help="measure one worker's items/s on a firehose-mix backlog of --items")
+    parser.add_argument("--background", default=str(DEFAULT_BACKGROUND), help="background articles for the firehose mix (JSON lines)")
+    parser.add_argument("--relevant-share", type=float, default=0.02, help="share of labelled dev items in the firehose mix")
     parser.add_argument("--without-commit-fix", action="store_true")
     parser.add_argument("--seed", type=int, default=None)
     return parser
@@ -398,8 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         broker_url = broker.url
     try:
         expectation = Expectation(bench_items(max(args.items, 152)), Embedder())
-        if args.soak_minutes:
-            result = soak(broker_url, expectation, args)
+        if args.soak_minutes or args.throughput:
+            result = soak(broker_url, expectation, args) if args.soak_minutes else throughput(broker_url, expectation, args)
             print(json.dumps(result))
             return 0
         results: list[tuple[str, dict[str, int]]] = []
