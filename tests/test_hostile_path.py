@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from agents.logic.gloss import Glossary
 from agents.logic.registry import WatchlistRegistry
-from agents.logic.steps import EmbedStep, Refusal, embedded_record, encode_each, match_embedded, prepare_news, read_alert
+from agents.logic.steps import EmbedStep, ModelUnavailable, Refusal, embedded_record, encode_each, match_embedded, prepare_news, read_alert
 from streams.ledger_codec import UNREADABLE_ROW, read_row
 from streams.records import Alert
 from tests.harness import REPO
@@ -236,3 +236,24 @@ def test_a_1mb_item_built_to_be_slow_is_screened_in_bounded_time(path, name: str
     assert not isinstance(out, Refusal), out
     assert not isinstance(match_embedded(out.value, matcher, 1e9, MAX_MESSAGE), Refusal)
     assert time.perf_counter() - started < 8.0
+
+
+def test_a_broken_model_is_not_blamed_on_the_messages(path) -> None:
+    """A model that fails on everything is an outage: raise (the batch stays unacked), refuse nothing."""
+    embedder, _, glossary = path
+
+    def broken(texts):
+        raise RuntimeError("CUDA out of memory, or any other fault of the model itself")
+
+    items = [prepare_news(encoded(dict(SEED, id=f"m{i}")), MAX_ITEM, glossary) for i in range(3)]
+    with pytest.raises(ModelUnavailable):
+        encode_each(broken, items)
+    lone = [prepare_news(encoded(dict(SEED, id="lone-poison", title="POISON")), MAX_ITEM, glossary)]
+
+    def refuses_poison(texts):
+        if any("POISON" in t for t in texts):
+            raise TypeError("TextEncodeInput must be Union[...]")
+        return embedder.encode(texts)
+
+    [result] = encode_each(refuses_poison, lone)  # a batch of one poison item: the model works, the item is refused
+    assert isinstance(result, Refusal)

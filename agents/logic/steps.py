@@ -83,18 +83,38 @@ def _checked_vectors(encode: Encode, texts: list[str]) -> np.ndarray:
     return vectors
 
 
+class ModelUnavailable(RuntimeError):
+    """The model fails on a known-good sentence too: not the messages' fault, so nothing is
+    dead-lettered; the batch stays unacked and is read again once the worker recovers."""
+
+
+PROBE_TEXT = "Regulators published new export control rules on Monday."
+
+
+def _model_works_or_raise(encode: Encode) -> None:
+    try:
+        _checked_vectors(encode, [PROBE_TEXT])
+    except Exception as exc:  # noqa: BLE001 - re-raised as what it means
+        raise ModelUnavailable(f"the model fails on a known-good sentence too: {type(exc).__name__}: {exc}") from exc
+
+
 def encode_each(encode: Encode, prepared: Sequence[PreparedNews]) -> list[np.ndarray | Refusal]:
     """Vectors per item, from one model call for the batch.
 
     If that call fails, each item is encoded on its own, so only the item that trips the
-    tokenizer or the model is refused and the rest of the batch goes on.
+    tokenizer or the model is refused and the rest of the batch goes on. If every item fails,
+    a known-good sentence tells the two kinds of failure apart: the model is broken
+    (ModelUnavailable is raised, nothing is refused) or the items are.
     """
     texts = [text for p in prepared for text in p.texts]
     try:
         vectors = _checked_vectors(encode, texts)
     except Exception as exc:  # noqa: BLE001 - find the item at fault below
         log.warning("a batch of %d items failed in the model (%s); encoding them one by one", len(prepared), type(exc).__name__)
-        return [attempt("embed", _checked_vectors, encode, p.texts) for p in prepared]
+        each = [attempt("embed", _checked_vectors, encode, p.texts) for p in prepared]
+        if all(isinstance(result, Refusal) for result in each):
+            _model_works_or_raise(encode)
+        return each
     out: list[np.ndarray | Refusal] = []
     start = 0
     for p in prepared:
