@@ -100,3 +100,19 @@ def test_dashboard_queries_only_metrics_the_worker_exports() -> None:
     assert used, "the dashboard has no queries"
     assert used <= exported, f"dashboard queries unknown metrics: {sorted(used - exported)}"
     assert len(dashboard["panels"]) >= 10
+
+
+def _color_at(panel: dict, value: float) -> str:
+    """The colour Grafana gives a value under the panel's absolute thresholds."""
+    color = ""
+    for step in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]:
+        if step["value"] is None or value >= step["value"]:
+            color = step["color"]
+    return color
+
+
+def test_not_ready_dead_man_and_lag_show_red() -> None:
+    panels = {p["title"]: p for p in json.loads((REPO / "deploy" / "grafana" / "dashboards" / "wirewatch.json").read_text())["panels"]}
+    assert _color_at(panels["Ready"], 0) == "red" and _color_at(panels["Ready"], 1) == "green"
+    assert _color_at(panels["Dead-man firing"], 1) == "red" and _color_at(panels["Dead-man firing"], 0) == "green"
+    assert _color_at(panels["Consumer lag (total)"], 5000) == "red" and _color_at(panels["Consumer lag (total)"], 0) == "green"
