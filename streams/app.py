@@ -1,6 +1,6 @@
 """The Faust app and its topics, configured from Settings.
 
-Settings that Tansu needs (DESIGN §3): at-least-once processing, acks=-1,
+Settings that Tansu needs (README, "How the broker quirks are handled"): at-least-once processing, acks=-1,
 short session timeouts so that a group join takes seconds, not 30 s.
 """
 

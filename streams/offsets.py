@@ -1,7 +1,7 @@
 """Exact end offsets on any Kafka-protocol broker.
 
 Tansu answers ListOffsets("latest") with the first offset of the last stored
-batch + 1, not the true end (DESIGN §3). A fetch, however, reports the true
+batch + 1, not the true end (README, "How the broker quirks are handled"). A fetch, however, reports the true
 high watermark. `true_end_offsets` asks ListOffsets, then confirms each
 non-empty partition with one fetch from (reported end - 1). On a correct
 broker the confirmation returns the same number, so the fix is safe

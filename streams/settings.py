@@ -62,7 +62,7 @@ class Settings:
     app_id: str = "wirewatch"
     # WIREWATCH_TOPIC_PREFIX: put before every topic name, so pipelines can share a broker.
     topic_prefix: str = ""
-    # WIREWATCH_SESSION_TIMEOUT: seconds; group join waits about half of this (DESIGN §3).
+    # WIREWATCH_SESSION_TIMEOUT: seconds; group join waits about half of this on Tansu.
     session_timeout_s: float = 6.0
     # WIREWATCH_HEARTBEAT_INTERVAL: seconds between consumer heartbeats.
     heartbeat_interval_s: float = 2.0
