@@ -31,8 +31,6 @@ def register(app: faust.App, runtime: Runtime) -> None:
 
     # Two actors share the queue: one encodes while the other sends its results and takes its next
     # batch, so the model does not wait for the event loop between batches (README, Throughput).
-    # Two actors share the queue: one encodes while the other sends its results and takes its next
-    # batch, so the model does not wait for the event loop between batches (README, Throughput).
     @app.agent(topics.news, name="embed", concurrency=settings.embed_actors)
     async def embed(stream: faust.StreamT) -> None:
         async for events in stream.take_events(settings.embed_batch, within=settings.embed_within_s):
