@@ -25,7 +25,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
     settings = runtime.settings
 
     step = EmbedStep(
-        runtime.embedder.encode, runtime.embedder.model_name, runtime.glossary, settings.max_item_bytes, settings.max_message_bytes,
+        runtime.embedder.encode, runtime.embedder.model_name, runtime.active_screener, settings.max_item_bytes, settings.max_message_bytes,
         on_encode=runtime.metrics.embed_batch.observe,
     )
 
@@ -49,8 +49,11 @@ def register(app: faust.App, runtime: Runtime) -> None:
                         deliveries.append(await runtime.dead_letter("embed", result.reason, event))
                     else:
                         deliveries.append(await topics.embedded.send(key=result.key, value=result.value))
-                embedded = sum(1 for r in results if not isinstance(r, Refusal))
-                runtime.counters["news.embedded"] += embedded
-                runtime.metrics.items.labels("embedded").inc(embedded)
+                screened = [r for r in results if not isinstance(r, Refusal)]
+                candidates = sum(1 for r in screened if r.candidate)
+                runtime.counters["news.embedded"] += len(screened)
+                runtime.counters["news.candidates"] += candidates
+                runtime.metrics.items.labels("embedded").inc(len(screened))
+                runtime.metrics.items.labels("candidate").inc(candidates)
                 # At least once: the batch is acked only after every output is on the broker.
                 await asyncio.gather(*deliveries)

@@ -17,6 +17,7 @@ from agents.logic.deadletter import make_dead_letter
 from agents.logic.embedder import Embedder
 from agents.logic.gloss import Glossary
 from agents.logic.registry import WatchlistRegistry
+from agents.logic.screening import Screener
 from agents.logic.slack_delivery import SlackDelivery
 from agents.metrics import Metrics
 from streams.app import Topics
@@ -46,6 +47,11 @@ class Runtime:
     @property
     def started_at(self) -> str:
         return _iso(self.started_epoch)
+
+    def active_screener(self) -> Screener:
+        screener = self.registry.screener
+        assert screener is not None, "the registry loads its first set before the agents start"
+        return screener
 
     def saw_item(self) -> None:
         self.last_item_epoch = time.time()

@@ -22,6 +22,8 @@ from agents.logic.embedder import Embedder  # noqa: E402
 from agents.logic.gloss import Glossary  # noqa: E402
 from agents.logic.registry import WatchlistRegistry  # noqa: E402
 from agents.logic.steps import EmbedStep, Refusal, match_embedded  # noqa: E402
+from streams.settings import Settings  # noqa: E402
+from wirewatch.screening_setup import build_screener  # noqa: E402
 from wirewatch.pathological import pathological_items  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,10 +34,13 @@ def main() -> int:
     parser.add_argument("--size-bytes", type=int, default=1_000_000)
     args = parser.parse_args()
     embedder = Embedder()
-    registry = WatchlistRegistry(REPO / "config" / "watchlists", embedder.encode)
+    settings = Settings()
+    glossary = Glossary.load(REPO / "config" / "glossary.yaml")
+    registry = WatchlistRegistry(REPO / "config" / "watchlists", lambda loaded: build_screener(settings, loaded, embedder.encode, glossary))
     registry.load_initial()
-    assert registry.matcher is not None
-    step = EmbedStep(embedder.encode, embedder.model_name, Glossary.load(REPO / "config" / "glossary.yaml"), args.size_bytes, 1_000_000)
+    assert registry.matcher is not None and registry.screener is not None
+    screener = registry.screener
+    step = EmbedStep(embedder.encode, embedder.model_name, lambda: screener, args.size_bytes, 1_000_000)
     for name, fields in pathological_items(args.size_bytes).items():
         raw = json.dumps({"id": name, **fields}, ensure_ascii=False).encode()
         started = time.perf_counter()

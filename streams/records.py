@@ -152,6 +152,13 @@ class EmbeddedItem:
     vectors: np.ndarray  # shape (len(chunks), dim), rows L2-normalised
     ingested_at: str = ""  # when the news message was produced (ms timestamp, ISO)
     body_truncated: bool = False  # item.body was cut so that this record fits the broker's message size
+    # The cascade's verdict: {"candidate": bool, "passed": {list id: why}, "versions": {list id: version}}.
+    # A record that is not a candidate has no chunks and no vectors (dim 0): no list could match it.
+    presearch: dict[str, Any] | None = None
+
+    @property
+    def candidate(self) -> bool:
+        return self.presearch is None or self.presearch.get("candidate") is not False
 
     def to_bytes(self) -> bytes:
         return json.dumps(
@@ -166,6 +173,7 @@ class EmbeddedItem:
                 ],
                 "ingested_at": self.ingested_at,
                 "item_body_truncated": self.body_truncated,
+                **({"presearch": self.presearch} if self.presearch is not None else {}),
             },
             ensure_ascii=False,
         ).encode("utf-8")
@@ -174,14 +182,20 @@ class EmbeddedItem:
     def from_bytes(cls, raw: bytes | None) -> "EmbeddedItem":
         data = decode_json_object(raw, "embedded item")
         try:
+            presearch = data.get("presearch")
+            if presearch is not None and not (isinstance(presearch, dict) and isinstance(presearch.get("candidate"), bool)):
+                raise InvalidMessage("embedded item: 'presearch' must be an object with a boolean 'candidate'")
+            screened_out = presearch is not None and presearch["candidate"] is False
             dim = data["dim"]
-            if not isinstance(dim, int) or not 1 <= dim <= MAX_VECTOR_DIM:
+            if not isinstance(dim, int) or not (0 if screened_out else 1) <= dim <= MAX_VECTOR_DIM:
                 raise InvalidMessage(f"embedded item: 'dim' must be an integer from 1 to {MAX_VECTOR_DIM}")
             chunks = data["chunks"]
-            if not isinstance(chunks, list) or not chunks or not all(isinstance(c, dict) for c in chunks):
+            if not isinstance(chunks, list) or not all(isinstance(c, dict) for c in chunks) or (not chunks and not screened_out):
                 raise InvalidMessage("embedded item: 'chunks' must be a non-empty list of objects")
+            if chunks and screened_out:
+                raise InvalidMessage("embedded item: a record that is not a presearch candidate carries no chunks")
             texts = [repair_text(c["text"]) if isinstance(c["text"], str) else str(c["text"]) for c in chunks]
-            vectors = np.stack([decode_vector(c["vector"], dim) for c in chunks])
+            vectors = np.stack([decode_vector(c["vector"], dim) for c in chunks]) if chunks else np.zeros((0, dim), dtype=np.float32)
             if not np.isfinite(vectors).all():
                 raise InvalidMessage("embedded item: a vector holds NaN or infinity")
             return cls(
@@ -191,6 +205,7 @@ class EmbeddedItem:
                 vectors=vectors,
                 ingested_at=str(data.get("ingested_at", "")),
                 body_truncated=data.get("item_body_truncated") is True,
+                presearch=presearch,
             )
         except InvalidMessage:
             raise

@@ -52,6 +52,10 @@ class Settings:
     watchlists_dir: Path = Path("config/watchlists")
     # WIREWATCH_GLOSSARY: cross-language glossary for non-English items (read at start).
     glossary_path: Path = Path("config/glossary.yaml")
+    # WIREWATCH_PRESEARCH: 0 sends every item to the transformer (no cascade); for comparisons only.
+    presearch: bool = True
+    # WIREWATCH_STATIC_MODEL_DIR: the static presearch model (built offline on first use; empty: next to the venv).
+    static_model_dir: str = ""
     # WIREWATCH_DATA_DIR: faust's local state (table snapshots, web port files).
     data_dir: Path = Path("var/wirewatch")
     # WIREWATCH_HTTP_PORT: faust web server (health, metrics) of this worker.
@@ -126,6 +130,8 @@ class Settings:
             partitions=_env_int("WIREWATCH_PARTITIONS", 4),
             watchlists_dir=Path(_env("WIREWATCH_WATCHLISTS", "config/watchlists")),
             glossary_path=Path(_env("WIREWATCH_GLOSSARY", "config/glossary.yaml")),
+            presearch=_env("WIREWATCH_PRESEARCH", "1") not in {"0", "false", "no", "off"},
+            static_model_dir=_env("WIREWATCH_STATIC_MODEL_DIR", ""),
             data_dir=Path(_env("WIREWATCH_DATA_DIR", "var/wirewatch")),
             http_port=_env_int("WIREWATCH_HTTP_PORT", 6066),
             http_host=_env("WIREWATCH_HTTP_HOST", "127.0.0.1"),

@@ -40,15 +40,15 @@ from typing import Any, Callable
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from agents.logic.embedder import Embedder  # noqa: E402
-from agents.logic.matcher import Matcher  # noqa: E402
-from agents.logic.screening import TextItem, embed_items, screen  # noqa: E402
+from agents.logic.screening import TextItem  # noqa: E402
 from agents.logic.watchlists import load_watchlist_dir  # noqa: E402
 from streams.broker import EmbeddedBroker, free_port  # noqa: E402
 from streams.records import make_alert_id  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from tests.harness import REPO, Pipeline, alert_ids_in_slack, spawn, stop, wait_for  # noqa: E402
 from wirewatch.bench import bench_items  # noqa: E402
-from wirewatch.worker import load_glossary  # noqa: E402
+from wirewatch.screening_setup import build_screener  # noqa: E402
+from wirewatch.screening_setup import load_glossary  # noqa: E402
 
 FAULTS = ("kill", "rebalance", "broker-loss", "slack-down")
 COLUMN = {
@@ -66,12 +66,11 @@ class Expectation:
     """Which (item, watchlist) pairs should alert, computed once offline and renamed per run."""
 
     def __init__(self, base_items: list[dict[str, Any]], embedder: Embedder) -> None:
-        matcher = Matcher.build(load_watchlist_dir(REPO / "config" / "watchlists"), embedder.encode)
-        embedded = embed_items([TextItem(i["id"], i["title"], i["body"]) for i in base_items], embedder.encode, load_glossary(Settings()))
+        settings = Settings()
+        screener = build_screener(settings, load_watchlist_dir(REPO / "config" / "watchlists"), embedder.encode, load_glossary(settings))
+        screened = screener.screen([TextItem(i["id"], i["title"], i["body"]) for i in base_items], embedder.encode)
         self.base_items = base_items
-        self.watchlists_by_id = {
-            r.item.id: [d.watchlist.id for d in r.decisions if d.matched] for r in screen(embedded, matcher)
-        }
+        self.watchlists_by_id = {r.item.id: [d.watchlist.id for d in r.decisions if d.matched] for r in screened}
 
     def items(self, tag: str, count: int | None = None) -> tuple[list[dict[str, Any]], list[str]]:
         """A renamed copy of the first `count` items, and the alert ids they should produce, in item order."""

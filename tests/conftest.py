@@ -50,8 +50,32 @@ def embedder():
     return Embedder()
 
 
+@pytest.fixture(scope="session")
+def static_encoder(embedder):
+    """The static presearch model (built once if the install step did not build it)."""
+    from streams.settings import Settings
+    from wirewatch.screening_setup import ensure_static
+
+    return ensure_static(Settings(), embedder.encode, glossary())
+
+
+def glossary():
+    from agents.logic.gloss import Glossary
+
+    return Glossary.load(REPO / "config" / "glossary.yaml")
+
+
+@pytest.fixture(scope="session")
+def screener(embedder, static_encoder):
+    """The shipped watchlists with their presearch, as a worker compiles them."""
+    from agents.logic.screening import Screener
+    from agents.logic.watchlists import load_watchlist_dir
+
+    return Screener.build(load_watchlist_dir(REPO / "config" / "watchlists"), embedder.encode, static_encoder, glossary())
+
+
 @pytest.fixture
-def pipeline(broker_url: str, tmp_path: Path) -> Iterator[Pipeline]:
+def pipeline(broker_url: str, tmp_path: Path, static_encoder) -> Iterator[Pipeline]:
     pipe = Pipeline(broker_url=broker_url, workdir=tmp_path).start()
     try:
         yield pipe

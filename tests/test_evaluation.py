@@ -92,8 +92,9 @@ def test_evaluate_json_contract_on_real_matcher(embedder, tmp_path: Path, capsys
     assert code == 0
     out = capsys.readouterr().out
     report = json.loads(out)  # exactly one JSON object and nothing else
-    assert set(report) == {"macro_f1", "items", "watchlists"}
+    assert set(report) == {"macro_f1", "items", "watchlists", "cascade"}
     assert report["items"] == 4
+    assert report["cascade"]["items"] == 4 and 3 <= report["cascade"]["candidates"] <= 4  # the bakery may be skipped
     assert set(report["watchlists"]) == {"sanctions", "rare_earths", "salt_typhoon"}
     for figures in report["watchlists"].values():
         assert set(figures) == {"precision", "recall", "f1", "tp", "fp", "fn"}
@@ -102,3 +103,26 @@ def test_evaluate_json_contract_on_real_matcher(embedder, tmp_path: Path, capsys
     assert report["watchlists"]["sanctions"]["tp"] == 1
     assert sum(f["fp"] for f in report["watchlists"].values()) == 0
     assert plot.stat().st_size > 10_000
+
+
+BACKGROUND = REPO.parent / "shared" / "data" / "firehose-background.jsonl"
+
+
+def test_evaluate_compare_full_counts_the_matches_the_cascade_keeps(embedder, capsys: pytest.CaptureFixture[str]) -> None:
+    """The cascade may only skip work: on the labelled items plus a background sample, every match
+    the full matcher makes is made by the cascade too, and the background is mostly skipped."""
+    from wirewatch.evaluate import cmd_evaluate
+
+    if not BACKGROUND.is_file():
+        pytest.skip(f"{BACKGROUND} is not there (the real background articles live outside the repository)")
+    code = cmd_evaluate(
+        REPO / "config" / "bench" / "news-dev.jsonl", REPO / "config" / "watchlists", True, None, embedder,
+        compare_full=True, background=BACKGROUND, background_items=200,
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    cascade = report["cascade"]
+    assert cascade["items"] == 152 + cascade["background_items"]
+    assert cascade["full_matches"] > 90
+    assert cascade["kept_matches"] / cascade["full_matches"] >= 0.995
+    assert cascade["candidates"] < 152 + cascade["background_items"] * 0.1

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from agents.logic.gloss import Glossary
 from agents.logic.registry import WatchlistRegistry
+from agents.logic.screening import Screener
 from agents.logic.steps import EmbedStep, ModelUnavailable, Refusal, embedded_record, encode_each, match_embedded, prepare_news, read_alert
 from streams.ledger_codec import UNREADABLE_ROW, read_row
 from streams.records import Alert
@@ -56,16 +57,21 @@ news_like = st.fixed_dictionaries(
 
 
 @pytest.fixture(scope="module")
-def path(embedder):
-    registry = WatchlistRegistry(REPO / "config" / "watchlists", embedder.encode)
+def path(embedder, static_encoder):
+    registry = WatchlistRegistry(REPO / "config" / "watchlists", compiler(embedder, static_encoder))
     registry.load_initial()
-    return embedder, registry.matcher, Glossary.load(REPO / "config" / "glossary.yaml")
+    return embedder, registry.matcher, registry.screener
+
+
+def compiler(embedder, static_encoder):
+    glossary = Glossary.load(REPO / "config" / "glossary.yaml")
+    return lambda loaded: Screener.build(loaded, embedder.encode, static_encoder, glossary)
 
 
 def run_whole_path(path, raw: bytes) -> tuple[str, int]:
     """The agents' steps end to end; returns (where it ended, alerts made)."""
-    embedder, matcher, glossary = path
-    [out] = EmbedStep(embedder.encode, embedder.model_name, glossary, MAX_ITEM, MAX_MESSAGE).run([raw], [""])
+    embedder, matcher, screener = path
+    [out] = EmbedStep(embedder.encode, embedder.model_name, lambda: screener, MAX_ITEM, MAX_MESSAGE).run([raw], [""])
     if isinstance(out, Refusal):
         assert out.reason
         return "refused", 0
@@ -130,8 +136,8 @@ def test_an_item_near_the_size_limit_fits_once_embedded_and_alerted(path) -> Non
     row = dict(SEED, id="huge-seed", body=body.encode()[: MAX_ITEM - head - 500].decode("utf-8", "ignore"))
     raw = json.dumps(row, ensure_ascii=False).encode()
     assert MAX_ITEM - 10_000 < len(raw) <= MAX_ITEM
-    embedder, matcher, glossary = path
-    prepared = prepare_news(raw, MAX_ITEM, glossary)
+    embedder, matcher, screener = path
+    prepared = prepare_news(raw, MAX_ITEM, screener)
     [vectors] = encode_each(embedder.encode, [prepared])
     record = embedded_record(prepared, vectors, embedder.model_name, "", MAX_MESSAGE)
     assert isinstance(record, bytes) and len(record) <= MAX_MESSAGE
@@ -169,9 +175,9 @@ def test_planted_embedded_records_are_refused_or_matched(path, raw: bytes) -> No
 
 
 def test_planted_alerts_with_odd_evidence_are_refused_before_any_lane(path) -> None:
-    embedder, matcher, glossary = path
+    embedder, matcher, screener = path
     row = dict(SEED, id="alert-source")
-    prepared = prepare_news(encoded(row), MAX_ITEM, glossary)
+    prepared = prepare_news(encoded(row), MAX_ITEM, screener)
     [vectors] = encode_each(embedder.encode, [prepared])
     _, alerts = match_embedded(embedded_record(prepared, vectors, "m", "", MAX_MESSAGE), matcher, 1e9, MAX_MESSAGE)
     good = json.loads(alerts[0].value)
@@ -183,14 +189,14 @@ def test_planted_alerts_with_odd_evidence_are_refused_before_any_lane(path) -> N
 
 
 def test_a_batch_with_one_poison_item_keeps_the_others(path) -> None:
-    embedder, _, glossary = path
+    embedder, _, screener = path
 
     def encode(texts):  # the model, except that it refuses one text, as a tokenizer might
         if any("POISON" in t for t in texts):
             raise TypeError("TextEncodeInput must be Union[...]")
         return embedder.encode(texts)
 
-    items = [prepare_news(encoded(dict(SEED, id=f"b{i}", title=f"{SEED['title']} {'POISON' if i == 1 else ''}")), MAX_ITEM, glossary) for i in range(3)]
+    items = [prepare_news(encoded(dict(SEED, id=f"b{i}", title=f"{SEED['title']} {'POISON' if i == 1 else ''}")), MAX_ITEM, screener) for i in range(3)]
     results = encode_each(encode, items)
     assert isinstance(results[1], Refusal) and "TypeError" in results[1].reason
     assert all(isinstance(results[i], np.ndarray) and results[i].shape == (len(items[i].texts), 384) for i in (0, 2))
@@ -207,12 +213,12 @@ def test_ledger_rows_of_our_own_shape_read_back() -> None:
     assert read_row(b'"ww1-abc|#chan"') == "ww1-abc|#chan"
 
 
-def test_a_watchlist_file_that_breaks_the_loader_is_rejected_and_the_last_good_set_stays(tmp_path: Path, embedder) -> None:
+def test_a_watchlist_file_that_breaks_the_loader_is_rejected_and_the_last_good_set_stays(tmp_path: Path, embedder, static_encoder) -> None:
     folder = tmp_path / "watchlists"
     folder.mkdir()
     good = (REPO / "config" / "watchlists" / "salt_typhoon.yaml").read_bytes()
     (folder / "salt_typhoon.yaml").write_bytes(good)
-    registry = WatchlistRegistry(folder, embedder.encode)
+    registry = WatchlistRegistry(folder, compiler(embedder, static_encoder))
     registry.load_initial()
     before = registry.versions
     for text in ("id: x\na: " + "[" * 5000 + "]" * 5000 + "\n", "id: x\nname: y\nthresholds: {match: " + "9" * 5000 + "}\n"):
@@ -228,11 +234,11 @@ def test_a_watchlist_file_that_breaks_the_loader_is_rejected_and_the_last_good_s
 def test_a_1mb_item_built_to_be_slow_is_screened_in_bounded_time(path, name: str) -> None:
     """Quadratic look-ups took 10 to 25 s on these; linear ones take under 1 s (scripts/hostile_items.py).
     The bound here is loose on purpose, so that a slow CI machine cannot make it fail by chance."""
-    embedder, matcher, glossary = path
+    embedder, matcher, screener = path
     fields = pathological_items(1_000_000)[name]
     raw = json.dumps({"id": name, **fields}, ensure_ascii=False).encode()
     started = time.perf_counter()
-    [out] = EmbedStep(embedder.encode, embedder.model_name, glossary, MAX_ITEM, MAX_MESSAGE).run([raw], [""])
+    [out] = EmbedStep(embedder.encode, embedder.model_name, lambda: screener, MAX_ITEM, MAX_MESSAGE).run([raw], [""])
     assert not isinstance(out, Refusal), out
     assert not isinstance(match_embedded(out.value, matcher, 1e9, MAX_MESSAGE), Refusal)
     assert time.perf_counter() - started < 8.0
@@ -240,15 +246,15 @@ def test_a_1mb_item_built_to_be_slow_is_screened_in_bounded_time(path, name: str
 
 def test_a_broken_model_is_not_blamed_on_the_messages(path) -> None:
     """A model that fails on everything is an outage: raise (the batch stays unacked), refuse nothing."""
-    embedder, _, glossary = path
+    embedder, _, screener = path
 
     def broken(texts):
         raise RuntimeError("CUDA out of memory, or any other fault of the model itself")
 
-    items = [prepare_news(encoded(dict(SEED, id=f"m{i}")), MAX_ITEM, glossary) for i in range(3)]
+    items = [prepare_news(encoded(dict(SEED, id=f"m{i}")), MAX_ITEM, screener) for i in range(3)]
     with pytest.raises(ModelUnavailable):
         encode_each(broken, items)
-    lone = [prepare_news(encoded(dict(SEED, id="lone-poison", title="POISON")), MAX_ITEM, glossary)]
+    lone = [prepare_news(encoded(dict(SEED, id="lone-poison", title="POISON")), MAX_ITEM, screener)]
 
     def refuses_poison(texts):
         if any("POISON" in t for t in texts):

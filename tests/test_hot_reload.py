@@ -3,8 +3,8 @@
 One scenario, in order: an item that matches nothing; a valid edit that makes the
 same kind of item match; an invalid edit that is rejected while the old behaviour
 stays; a steady stream of filler items throughout, none of which may be lost or
-processed twice; finally `rescreen`, which must alert the early item from
-news.embedded without embedding any item again.
+processed twice; finally `rescreen`, which must alert the early item that the old
+presearch dropped, embedding it (and nothing else) on demand.
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ def test_valid_edit_applies_invalid_edit_is_rejected_and_nothing_is_lost(scenari
     assert len(fillers) >= 10
 
 
-def test_rescreen_alerts_earlier_items_without_embedding_them_again(scenario, embedder) -> None:
+def test_rescreen_embeds_on_demand_only_the_dropped_items_that_now_pass(scenario, embedder) -> None:
     from wirewatch.rescreen import parse_since, rescreen
 
     pipe, path = scenario
@@ -141,14 +141,24 @@ def test_rescreen_alerts_earlier_items_without_embedding_them_again(scenario, em
         encoded.extend(texts)
         return embedder.encode(texts)
 
+    # Before the edit no list could match the early item: the presearch dropped it, and
+    # news.embedded carries it without vectors. The later ones were embedded.
+    records = {r.key.decode(): json.loads(r.value) for r in pipe.read_topic(pipe.names.embedded, 1.5)}
+    assert records["early"]["presearch"]["candidate"] is False and records["early"]["chunks"] == []
+    assert all(records[i]["presearch"]["candidate"] and records[i]["chunks"] for i in ("after-valid", "after-invalid"))
+    fillers = sum(1 for key in records if key.startswith("filler-"))
+
     settings = Settings(broker=pipe.broker_url, topic_prefix=pipe.prefix, watchlists_dir=path.parent)
     report = rescreen(settings, parse_since("1h"), counting_encode, embedder.model_name)
 
     assert report.new_alerts == [make_alert_id("early", "kestrel")]
-    assert report.already_alerted == 2  # after-valid and after-invalid
-    # Only the watchlist's own exemplar was encoded: no item sentence went through the model.
-    assert encoded == ["A covert procurement network shipped controlled parts through front companies."]
-    assert report.exemplar_sentences_encoded == 1 and report.item_sentences_encoded == 0
+    assert report.already_alerted == 2  # after-valid and after-invalid, matched from their vectors
+    # The exemplar, then the early item's two sentences: of all the items the old presearch
+    # dropped (the early one and every filler), only the one the new list passes was embedded.
+    assert report.screened_out_before == 1 + fillers and report.passed_presearch_now == 1
+    early = news("early", "Operation Kestrel smuggled drone parts via shell firms")
+    assert encoded == ["A covert procurement network shipped controlled parts through front companies.", early["title"], early["body"]]
+    assert report.exemplar_sentences_encoded == 1 and report.item_sentences_encoded == 2
 
     again = rescreen(settings, parse_since("1h"), counting_encode, embedder.model_name)
     assert again.new_alerts == [] and again.already_alerted == 3

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.logic.screening import Screener
 from agents.logic.registry import WatchlistRegistry
 
 GOOD = 'id: demo\nname: Demo\nchannels: ["#d"]\nexemplars: ["{text}"]\n'
@@ -24,7 +25,7 @@ def bump_mtime(path: Path, step: int) -> None:
 def test_invalid_edit_keeps_last_good_version_and_a_fix_activates(tmp_path: Path) -> None:
     path = tmp_path / "demo.yaml"
     path.write_text(GOOD.format(text="first"))
-    registry = WatchlistRegistry(tmp_path, fake_encode)
+    registry = WatchlistRegistry(tmp_path, lambda loaded: Screener.build(loaded, fake_encode, None, None))
     registry.load_initial()
     first = registry.versions["demo"]
 

@@ -1,6 +1,10 @@
 """`wirewatch bench`: model ceiling, pipeline, naive loop and latency, measured in one run.
 
-- ceiling: the embedder alone on the same items' chunks, same backend and batch size;
+Two streams: the enriched stream (the bundled dev items, cycled: nearly every item is relevant), or,
+with `--background FILE`, a firehose mix (real background articles with dev items at
+`--relevant-share`), which is what a real feed looks like and where the screening cascade pays.
+
+- ceiling: the embedder alone on the same items' chunks (at most CEILING_ITEMS of them), same backend and batch size;
 - pipeline: produce N items, time until the worker's metrics say all N were matched;
 - naive: a kafka-python loop that parses, embeds and matches one message at a time;
 - latency: p50/p99 news-produce -> alert-produce at half the measured pipeline rate.
@@ -26,10 +30,11 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+import random
+from datetime import datetime, timezone
+
 from agents.logic.alerting import decision_to_alert
-from agents.logic.chunking import chunk_item
-from agents.logic.gloss import embedding_text
-from agents.logic.matcher import Matcher
+from agents.logic.screening import Screener
 from agents.logic.watchlists import load_watchlist_dir
 from streams.broker import EmbeddedBroker, ensure_topics, free_port, terminate, wait_for_port
 from streams.records import EmbeddedItem, NewsItem
@@ -39,6 +44,8 @@ from streams.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DATA = REPO / "config" / "bench" / "news-dev.jsonl"
 PARTITIONS = 4
+CEILING_ITEMS = 400  # the model's rate is per item, so a sample of the stream measures it
+BACKGROUND_PREFIX = "bg-"
 
 
 def bench_items(n: int, source: Path = BENCH_DATA) -> list[dict[str, Any]]:
@@ -60,6 +67,20 @@ def bench_items(n: int, source: Path = BENCH_DATA) -> list[dict[str, Any]]:
     return items
 
 
+def mixed_items(n: int, background: Path, relevant_share: float, seed: int = 7) -> tuple[list[dict[str, Any]], int, int]:
+    """A shuffled firehose of N items: background articles, and dev items at `relevant_share`."""
+    relevant = round(n * relevant_share)
+    rows = [json.loads(line) for line in background.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rng = random.Random(seed)
+    picked = [rows[rng.randrange(len(rows))] for _ in range(n - relevant)] if n - relevant > len(rows) else rng.sample(rows, n - relevant)
+    items = [
+        {"id": f"{BACKGROUND_PREFIX}{k:06d}-{row.get('id', '')}", "title": row.get("title") or "(untitled)", "body": row.get("body", "")}
+        for k, row in enumerate(picked)
+    ] + bench_items(relevant)
+    rng.shuffle(items)
+    return items, n - relevant, relevant
+
+
 def _log(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -67,16 +88,16 @@ def _log(message: str) -> None:
 # --- ceiling and naive ---------------------------------------------------------------
 
 
-def measure_ceiling(items: list[dict[str, Any]], embedder, glossary) -> float:
-    news = [NewsItem.from_dict(i) for i in items]
-    texts = [embedding_text(c) for item in news for c in chunk_item(item, glossary)]
+def measure_ceiling(items: list[dict[str, Any]], embedder, screener: Screener) -> float:
+    items = items[:CEILING_ITEMS]
+    texts = [text for item in items for text in screener.prepare(item["title"], item["body"]).texts]
     embedder.encode(texts[:64])  # warm-up
     started = time.perf_counter()
     embedder.encode(texts)
     return len(items) / (time.perf_counter() - started)
 
 
-def measure_naive(servers: list[str], topic: str, out_topic: str, count: int, embedder, glossary, matcher: Matcher) -> float:
+def measure_naive(servers: list[str], topic: str, out_topic: str, count: int, embedder, screener: Screener) -> float:
     """What a user might write in an afternoon: one message, one model call, one blocking send."""
     consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, consumer_timeout_ms=10_000)
     tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
@@ -88,10 +109,10 @@ def measure_naive(servers: list[str], topic: str, out_topic: str, count: int, em
     try:
         for record in consumer:
             item = NewsItem.from_bytes(record.value, 1_000_000)
-            chunks = chunk_item(item, glossary)
-            vectors = embedder.encode([embedding_text(c) for c in chunks])
-            embedded = EmbeddedItem(item=item, model=embedder.model_name, chunks=chunks, vectors=vectors)
-            for decision in matcher.matches(item.title, item.body, chunks, vectors):
+            prepared = screener.prepare(item.title, item.body)  # no presearch: every item to the model
+            vectors = embedder.encode(prepared.texts)
+            embedded = EmbeddedItem(item=item, model=embedder.model_name, chunks=prepared.chunks, vectors=vectors)
+            for decision in (d for d in screener.decide(prepared, vectors) if d.matched):
                 alert = decision_to_alert(embedded, decision)
                 producer.send(out_topic, key=alert.alert_id.encode(), value=alert.to_bytes()).get(timeout=30)
             done += 1
@@ -135,7 +156,8 @@ class Worker:
 
 
 def _produce(servers: list[str], topic: str, items: list[dict[str, Any]], rate: float | None = None) -> list[float]:
-    """Send items (at `rate`/s when given); returns the send times."""
+    """Send items (at `rate`/s when given), each stamped `published` with its produce time (old
+    background articles would otherwise be stale); returns the send times."""
     producer = KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5 if rate is None else 0)
     times: list[float] = []
     start = time.perf_counter()
@@ -145,8 +167,10 @@ def _produce(servers: list[str], topic: str, items: list[dict[str, Any]], rate: 
                 delay = start + index / rate - time.perf_counter()
                 if delay > 0:
                     time.sleep(delay)
-            times.append(time.time())
-            producer.send(topic, key=item["id"].encode(), value=json.dumps(item).encode())
+            now = time.time()
+            times.append(now)
+            stamped = dict(item, published=datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"))
+            producer.send(topic, key=item["id"].encode(), value=json.dumps(stamped).encode())
         producer.flush(timeout=60)
     finally:
         producer.close()
@@ -188,18 +212,39 @@ def _alert_latencies(servers: list[str], topic: str, wanted: set[str], stop: thr
         consumer.close()
 
 
-def run_bench(
-    n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s: float = 20.0, compare_backends: bool = False
-) -> dict[str, Any]:
-    from agents.logic.embedder import Embedder
-    from wirewatch.worker import load_glossary
-
-    settings = Settings.from_env()
-    env = dict(os.environ)
-    broker = None
-    procs: list[subprocess.Popen[bytes]] = []
-    workers: list[Worker] = []
+def _count_alerts(servers: list[str], topic: str) -> dict[str, set[str]]:
+    """Item id -> watchlists alerted, over the whole alerts topic (read until it stays idle)."""
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, consumer_timeout_ms=2000)
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    out: dict[str, set[str]] = {}
     try:
+        for record in consumer:
+            alert = json.loads(record.value)
+            out.setdefault(alert["item"]["id"], set()).add(alert["watchlist_id"])
+    finally:
+        consumer.close()
+    return out
+
+
+@dataclass
+class Services:
+    """The broker (unless WIREWATCH_BROKER is set), a Slack sink and the workers, on a fresh topic prefix."""
+
+    env: dict[str, str]
+    servers: list[str]
+    names: Any
+    broker: EmbeddedBroker | None
+    procs: list[subprocess.Popen[bytes]]
+    workers: list[Worker]
+    logdir: Path
+
+    @classmethod
+    def start(cls, workers_wanted: int) -> "Services":
+        env = dict(os.environ)
+        broker = None
+        procs: list[subprocess.Popen[bytes]] = []
         if not env.get("WIREWATCH_BROKER"):
             broker = EmbeddedBroker(port=free_port()).start()
             env["WIREWATCH_BROKER"] = broker.url
@@ -207,34 +252,34 @@ def run_bench(
         prefix = f"bench{secrets.token_hex(3)}."
         env.update(WIREWATCH_TOPIC_PREFIX=prefix, WIREWATCH_APP_ID=f"ww-{prefix.rstrip('.')}", WIREWATCH_PARTITIONS=str(PARTITIONS))
         names = Settings(topic_prefix=prefix).topic_names
-        ensure_topics(servers, PARTITIONS, names)
-        token = "xoxb-bench-" + secrets.token_hex(6)
-        sink_port = free_port()
-        procs.append(spawn_python(["slack-sink", "--port", str(sink_port), "--token", token],
-                                  env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        wait_for_port("127.0.0.1", sink_port, 20)
-        env.update(SLACK_BOT_TOKEN=token, SLACK_API_URL=f"http://127.0.0.1:{sink_port}/api/", WIREWATCH_LOG_FORMAT="json")
-        logdir = Path(env.get("WIREWATCH_DATA_DIR", "var")) / "bench"
-        logdir.mkdir(parents=True, exist_ok=True)
-        for k in range(workers_wanted):
-            port = free_port()
-            wenv = dict(env, WIREWATCH_HTTP_PORT=str(port), WIREWATCH_DATA_DIR=str(logdir / f"w{k}"))
-            log = open(logdir / f"worker-{k}.log", "wb")
-            proc = spawn_python(["worker"], wenv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            procs.append(proc)
-            workers.append(Worker(proc, port))
+        services = cls(env, servers, names, broker, procs, [], Path(env.get("WIREWATCH_DATA_DIR", "var")) / "bench")
+        try:
+            ensure_topics(servers, PARTITIONS, names)
+            token = "xoxb-bench-" + secrets.token_hex(6)
+            sink_port = free_port()
+            procs.append(spawn_python(["slack-sink", "--port", str(sink_port), "--token", token],
+                                      env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
+            wait_for_port("127.0.0.1", sink_port, 20)
+            env.update(SLACK_BOT_TOKEN=token, SLACK_API_URL=f"http://127.0.0.1:{sink_port}/api/", WIREWATCH_LOG_FORMAT="json")
+            services.logdir.mkdir(parents=True, exist_ok=True)
+            for k in range(workers_wanted):
+                port = free_port()
+                wenv = dict(env, WIREWATCH_HTTP_PORT=str(port), WIREWATCH_DATA_DIR=str(services.logdir / f"w{k}"))
+                log = open(services.logdir / f"worker-{k}.log", "wb")
+                proc = spawn_python(["worker"], wenv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                procs.append(proc)
+                services.workers.append(Worker(proc, port))
+        except BaseException:
+            services.stop()
+            raise
+        return services
 
-        # Meanwhile, in this process: the model alone, and the naive loop's parts.
-        embedder = Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None)
-        glossary = load_glossary(settings)
-        items = bench_items(n)
-        _log(f"ceiling: encoding the chunks of {n} items, model batch {embedder.batch_size}, backend {embedder.backend}")
-
-        for worker in workers:  # wait until each worker answers /ready
-            deadline = time.monotonic() + 180
+    def wait_ready(self, timeout_s: float = 180) -> None:
+        for worker in self.workers:
+            deadline = time.monotonic() + timeout_s
             while True:
                 if worker.process.poll() is not None:
-                    raise RuntimeError(f"bench worker exited with {worker.process.returncode}; see {logdir}")
+                    raise RuntimeError(f"bench worker exited with {worker.process.returncode}; see {self.logdir}")
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{worker.http_port}/ready", timeout=2):
                         break
@@ -242,63 +287,114 @@ def run_bench(
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.5)
-        ceiling = measure_ceiling(items, embedder, glossary)
+
+    def total(self, metric: str) -> float:
+        return sum(w.counter(metric) for w in self.workers)
+
+    def stop_workers(self) -> None:
+        for proc in self.procs[1:]:
+            terminate(proc, 10)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            terminate(proc, 10)
+        if self.broker is not None:
+            self.broker.stop()
+
+
+MATCHED = 'wirewatch_items_total{stage="matched"}'
+EMBEDDED = 'wirewatch_items_total{stage="embedded"}'
+CANDIDATES = 'wirewatch_items_total{stage="candidate"}'
+LOOP_BLOCKS = ('wirewatch_event_loop_block_seconds_count', 'wirewatch_event_loop_block_seconds_bucket{le="0.1"}')
+
+
+def _loop_blocks(services: Services) -> float:
+    return services.total(LOOP_BLOCKS[0]) - services.total(LOOP_BLOCKS[1])
+
+
+def _renamed(items: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
+    return [dict(row, id=f"{tag}-{row['id']}") if not row["id"].startswith(BACKGROUND_PREFIX) else dict(row, id=f"{BACKGROUND_PREFIX}{tag}-{row['id']}") for row in items]
+
+
+def _measure_latency(services: Services, items: list[dict[str, Any]], offered: float) -> list[float]:
+    """p50/p99 samples: produce -> alert for the items that alert, at `offered` items/s."""
+    latencies: list[float] = []
+    stop = threading.Event()
+    reader = threading.Thread(target=_alert_latencies, args=(services.servers, services.names.alerts, {r["id"] for r in items}, stop, latencies), daemon=True)
+    reader.start()
+    time.sleep(1.0)
+    matched_before = services.total(MATCHED)
+    _produce(services.servers, services.names.news, items, rate=offered)
+    _wait_matched(services.workers, matched_before + len(items), 120)
+    time.sleep(2.0)
+    stop.set()
+    reader.join(10)
+    return sorted(latencies)
+
+
+def run_bench(
+    n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s: float = 20.0, compare_backends: bool = False,
+    background: Path | None = None, relevant_share: float = 0.02,
+) -> dict[str, Any]:
+    from agents.logic.embedder import Embedder
+    from wirewatch.screening_setup import build_screener, load_glossary
+
+    settings = Settings.from_env()
+    services = Services.start(workers_wanted)
+    try:
+        # Meanwhile, in this process: the model alone, and the naive loop's parts.
+        embedder = Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None)
+        screener = build_screener(settings, load_watchlist_dir(settings.watchlists_dir), embedder.encode, load_glossary(settings))
+        if background is not None:
+            items, n_background, n_relevant = mixed_items(n, background, relevant_share)
+        else:
+            items, n_background, n_relevant = bench_items(n), 0, n
+        _log(f"ceiling: encoding the chunks of {min(n, CEILING_ITEMS)} items, model batch {embedder.batch_size}, backend {embedder.backend}")
+        services.wait_ready()
+        ceiling = measure_ceiling(items, embedder, screener)
         _log(f"ceiling {ceiling:.1f} items/s")
         backends: dict[str, Any] = {}
         if compare_backends:
             from wirewatch.backends import compare
 
-            texts = [embedding_text(c) for item in items[:300] for c in chunk_item(NewsItem.from_dict(item), glossary)]
+            texts = [text for item in items[:300] for text in screener.prepare(item["title"], item["body"]).texts]
             backends = compare(texts, min(300, n), embedder.encode, embedder.batch_size)
             _log(f"backends on {min(300, n)} items: {backends}")
 
         # Warm the workers (first batches pay for lazy initialisation), then measure.
-        warm = bench_items(40)
-        for row in warm:
-            row["id"] = "warm-" + row["id"]
-        _produce(servers, names.news, warm)
-        _wait_matched(workers, len(warm), 120)
-        base = sum(w.counter('wirewatch_items_total{stage="matched"}') for w in workers)
-        block_before = sum(w.counter('wirewatch_event_loop_block_seconds_count') - w.counter('wirewatch_event_loop_block_seconds_bucket{le="0.1"}') for w in workers)
+        warm = _renamed(bench_items(40), "warm")
+        _produce(services.servers, services.names.news, warm)
+        _wait_matched(services.workers, len(warm), 120)
+        base = services.total(MATCHED)
+        embedded_before, candidates_before = services.total(EMBEDDED), services.total(CANDIDATES)
+        blocks_before = _loop_blocks(services)
         started = time.perf_counter()
-        _produce(servers, names.news, items)
-        finished = _wait_matched(workers, base + n, max(120, n / 5))
+        _produce(services.servers, services.names.news, items)
+        finished = _wait_matched(services.workers, base + n, max(120, n / 5))
         pipeline = n / (finished - started)
-        _log(f"pipeline {pipeline:.1f} items/s ({len(workers)} worker(s))")
+        candidate_share = (services.total(CANDIDATES) - candidates_before) / max(1.0, services.total(EMBEDDED) - embedded_before)
+        _log(f"pipeline {pipeline:.1f} items/s ({len(services.workers)} worker(s)); {candidate_share:.1%} reached the transformer")
 
         # Latency at half that rate, long enough for a steady state.
         offered = pipeline / 2
-        count = max(20, int(offered * latency_s))
-        lat_items = bench_items(count)
-        for row in lat_items:
-            row["id"] = "lat-" + row["id"]
-        latencies: list[float] = []
-        stop = threading.Event()
-        reader = threading.Thread(target=_alert_latencies, args=(servers, names.alerts, {r["id"] for r in lat_items}, stop, latencies), daemon=True)
-        reader.start()
-        time.sleep(1.0)
-        matched_before = sum(w.counter('wirewatch_items_total{stage="matched"}') for w in workers)
-        _produce(servers, names.news, lat_items, rate=offered)
-        _wait_matched(workers, matched_before + count, 120)
-        time.sleep(2.0)
-        stop.set()
-        reader.join(10)
-        block_after = sum(w.counter('wirewatch_event_loop_block_seconds_count') - w.counter('wirewatch_event_loop_block_seconds_bucket{le="0.1"}') for w in workers)
-        loop_max = max(w.counter("wirewatch_event_loop_block_max_seconds") for w in workers)
-        rss = max(w.rss_mb() for w in workers)
-        latencies.sort()
+        source = mixed_items(max(20, int(offered * latency_s)), background, relevant_share, seed=11)[0] if background else bench_items(max(20, int(offered * latency_s)))
+        latencies = _measure_latency(services, _renamed(source, "lat"), offered)
+        loop_max = max(w.counter("wirewatch_event_loop_block_max_seconds") for w in services.workers)
+        rss = max(w.rss_mb() for w in services.workers)
+        blocks = _loop_blocks(services) - blocks_before
         p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
         p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000 if latencies else float("nan")
         _log(f"latency at {offered:.1f} items/s over {len(latencies)} alerts: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+        alerted = _count_alerts(services.servers, services.names.alerts)
+        measured = {row["id"] for row in items}
+        background_alerts = sum(len(w) for item_id, w in alerted.items() if item_id in measured and item_id.startswith(BACKGROUND_PREFIX))
 
-        for proc in procs[1:]:
-            terminate(proc, 10)  # free the cores for the naive loop
-        matcher = Matcher.build(load_watchlist_dir(settings.watchlists_dir), embedder.encode)
+        services.stop_workers()  # free the cores for the naive loop
         naive_n = min(naive_items, n)
         # The naive loop gets the model as an afternoon's code would use it: sentence-transformers'
         # defaults (one model, batch 32, torch's own threads), not wirewatch's tuning.
         plain = Embedder(batch_size=32, workers=1)
-        naive = measure_naive(servers, names.news, names.alerts + ".naive", naive_n, plain, glossary, matcher)
+        naive = measure_naive(services.servers, services.names.news, services.names.alerts + ".naive", naive_n, plain, screener)
         _log(f"naive {naive:.1f} items/s over {naive_n} items")
         return {
             "ceiling_items_per_s": round(ceiling, 2),
@@ -312,22 +408,31 @@ def run_bench(
             "items_per_model_call": settings.embed_batch,
             "cpu_count": os.cpu_count(),
             "worker_rss_mb": round(rss, 1),
-            "workers": len(workers),
+            "workers": len(services.workers),
             "items": n,
             "latency_samples": len(latencies),
-            "event_loop_blocks_over_100ms": int(block_after - block_before),
+            "event_loop_blocks_over_100ms": int(blocks),
             "event_loop_block_max_ms": round(loop_max * 1000, 1),
+            "mix": {"background": n_background, "relevant": n_relevant},
+            "candidate_share": round(candidate_share, 4),
+            "alerts_per_10k_background": round(background_alerts * 10_000 / n_background, 1) if n_background else None,
             **({"backends": backends} if backends else {}),
         }
     finally:
-        for proc in procs:
-            terminate(proc, 10)
-        if broker is not None:
-            broker.stop()
+        services.stop()
 
 
-def cmd_bench(n: int, as_json: bool, workers: int, latency_s: float = 20.0, compare_backends: bool = False) -> int:
-    result = run_bench(n, workers, latency_s=latency_s, compare_backends=compare_backends)
+def cmd_bench(
+    n: int, as_json: bool, workers: int, latency_s: float = 20.0, compare_backends: bool = False,
+    background: Path | None = None, relevant_share: float = 0.02,
+) -> int:
+    if background is not None and not background.is_file():
+        print(f"wirewatch bench: --background {background}: no such file", file=sys.stderr)
+        return 2
+    if not 0.0 <= relevant_share <= 1.0:
+        print(f"wirewatch bench: --relevant-share {relevant_share}: expected a share from 0 to 1", file=sys.stderr)
+        return 2
+    result = run_bench(n, workers, latency_s=latency_s, compare_backends=compare_backends, background=background, relevant_share=relevant_share)
     if as_json:
         print(json.dumps(result))
     else:

@@ -123,13 +123,25 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from wirewatch.bench import cmd_bench
 
-    return cmd_bench(args.items, args.json, args.workers, args.latency_seconds, args.compare_backends)
+    return cmd_bench(
+        args.items, args.json, args.workers, args.latency_seconds, args.compare_backends,
+        background=Path(args.background) if args.background else None, relevant_share=args.relevant_share,
+    )
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from wirewatch.evaluate import cmd_evaluate
 
-    return cmd_evaluate(Path(args.data), Path(args.watchlists), args.json, Path(args.plot) if args.plot else None)
+    return cmd_evaluate(
+        Path(args.data), Path(args.watchlists), args.json, Path(args.plot) if args.plot else None,
+        compare_full=args.compare_full, background=Path(args.background) if args.background else None, background_items=args.background_items,
+    )
+
+
+def _cmd_presearch_build(args: argparse.Namespace) -> int:
+    from wirewatch.screening_setup import cmd_presearch_build
+
+    return cmd_presearch_build([Path(p) for p in args.corpus], args.force)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -190,7 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--watchlists", default=default_watchlists)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.add_argument("--plot", help="write precision-recall curves to this PNG")
+    p.add_argument("--compare-full", action="store_true", help="also run the full matcher on every item: matches the cascade keeps")
+    p.add_argument("--background", help="unlabelled JSON lines screened too (cascade figures only), e.g. a feed sample")
+    p.add_argument("--background-items", type=int, default=3000, help="how many --background items to read (default 3000)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("presearch", help="the screening cascade's static model")
+    psub = p.add_subparsers(dest="presearch_command", required=True)
+    c = psub.add_parser("build", help="distil the static model from the installed MiniLM (offline) and calibrate it")
+    c.add_argument("--corpus", action="append", default=[], help="JSON lines (title, body) to fit on (default: the bundled dev set)")
+    c.add_argument("--force", action="store_true", help="rebuild even if it is built")
+    c.set_defaults(func=_cmd_presearch_build)
 
     p = sub.add_parser("status", help="a running worker's readiness, lag, last item, watchlists and Slack state")
     p.add_argument("--url", help="worker web address (default http://127.0.0.1:$WIREWATCH_HTTP_PORT)")
@@ -202,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
     p.add_argument("--compare-backends", action="store_true", help="also time ONNX fp32 and int8 (needs the [onnx] extra)")
     p.add_argument("--latency-seconds", type=float, default=20.0, help="how long to offer load for the latency figure")
+    p.add_argument("--background", help="JSON lines of background news: bench a firehose mix instead of the enriched dev stream")
+    p.add_argument("--relevant-share", type=float, default=0.02, help="share of dev items in the --background mix (default 0.02)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     p.set_defaults(func=_cmd_bench)
 

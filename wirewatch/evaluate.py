@@ -6,6 +6,7 @@ so a figure printed here is what the running worker would do.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -25,8 +26,8 @@ from agents.logic.evaluation import (
     pr_curve,
     read_labelled,
 )
-from agents.logic.matcher import Decision, Matcher
-from agents.logic.screening import EmbeddedText, Screened, TextItem, embed_items, screen
+from agents.logic.matcher import Decision
+from agents.logic.screening import SKIPPED_RULE, Screened, Screener, TextItem, cascade_view
 from agents.logic.watchlists import LoadedWatchlist, WatchlistErrors, load_watchlist_dir
 
 WORST_SHOWN = 5
@@ -35,9 +36,26 @@ WORST_SHOWN = 5
 @dataclass
 class Evaluation:
     items: list[LabelledItem]
-    screened: list[Screened]
+    screened: list[Screened]  # what the pipeline decides (the cascade)
     watchlist_ids: list[str]
     thresholds: dict[str, float]
+    screener: Screener
+    full: list[Screened] | None = None  # the full matcher on every item, when asked for
+
+    def cascade_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"items": len(self.screened), "candidates": sum(1 for s in self.screened if s.candidate)}
+        out["passed_per_watchlist"] = {wid: sum(1 for s in self.screened if wid in s.passed) for wid in self.watchlist_ids}
+        if self.full is not None:
+            full = {(s.item.id, wid) for s in self.full for wid in s.matched_ids}
+            kept = {(s.item.id, wid) for s in self.screened for wid in s.matched_ids}
+            out.update(full_matches=len(full), kept_matches=len(full & kept))
+        return out
+
+    def lost_matches(self) -> list[tuple[str, str]]:
+        if self.full is None:
+            return []
+        kept = {(s.item.id, wid) for s in self.screened for wid in s.matched_ids}
+        return sorted((s.item.id, wid) for s in self.full for wid in s.matched_ids if (s.item.id, wid) not in kept)
 
     def scored(self, watchlist_id: str, subset: set[str] | None = None) -> list[ScoredItem]:
         out = []
@@ -57,18 +75,22 @@ def load_inputs(data: Path, watchlists: Path) -> tuple[list[LabelledItem], list[
     return read_labelled(data), load_watchlist_dir(watchlists)
 
 
-def run_matcher(items: Sequence[LabelledItem], loaded: Sequence[LoadedWatchlist], embedder=None) -> Evaluation:
+def run_matcher(items: Sequence[LabelledItem], loaded: Sequence[LoadedWatchlist], embedder=None, full: bool = False) -> Evaluation:
+    """Screen the items as the pipeline does; with `full`, also keep the full matcher's decisions on every item
+    (scores for calibration, and the matches the cascade would have to keep)."""
     from agents.logic.embedder import Embedder
     from streams.settings import Settings
-    from wirewatch.worker import load_glossary
+    from wirewatch.screening_setup import build_screener
+    from wirewatch.screening_setup import load_glossary
 
     embedder = embedder or Embedder()
-    matcher = Matcher.build(loaded, embedder.encode)
-    glossary = load_glossary(Settings.from_env())
-    embedded = embed_items([TextItem(i.id, i.title, i.body) for i in items], embedder.encode, glossary)
-    ids = [c.watchlist.id for c in matcher.compiled]
-    thresholds = {c.watchlist.id: c.watchlist.thresholds.match for c in matcher.compiled}
-    return Evaluation(list(items), screen(embedded, matcher), ids, thresholds)
+    settings = Settings.from_env()
+    screener = build_screener(settings, loaded, embedder.encode, load_glossary(settings))
+    screened = screener.screen([TextItem(i.id, i.title, i.body) for i in items], embedder.encode, full=full)
+    compiled = screener.matcher.compiled
+    ids = [c.watchlist.id for c in compiled]
+    thresholds = {c.watchlist.id: c.watchlist.thresholds.match for c in compiled}
+    return Evaluation(list(items), cascade_view(screened, screener), ids, thresholds, screener, screened if full else None)
 
 
 def report_of(evaluation: Evaluation, thresholds: dict[str, float] | None = None, subset: set[str] | None = None) -> Report:
@@ -119,6 +141,8 @@ def _mistakes(evaluation: Evaluation) -> tuple[list[tuple[LabelledItem, Decision
 def _why(decision: Decision) -> str:
     ev = decision.evidence
     s = ev["scores"]
+    if ev["rule"] == SKIPPED_RULE:
+        return ev["rule"]
     terms = ", ".join(f"{m['kind']}:{m['text']}" for m in ev["matched"] if m["kind"] != "exemplar") or "no terms"
     return (
         f"score {s['final']:.3f} (threshold {s['threshold']}; semantic {s['semantic']:.3f}, lexical {s['lexical']:.2f}, "
@@ -171,9 +195,20 @@ def plot_curves(evaluation: Evaluation, path: Path) -> None:
     plt.close(fig)
 
 
-def cmd_evaluate(data: Path, watchlists: Path, as_json: bool, plot: Path | None, embedder=None) -> int:
+def read_background(path: Path, limit: int) -> list[LabelledItem]:
+    """Unlabelled items (id, title, body): screened for the cascade figures, never counted in precision or recall."""
+    rows = read_labelled(path, require_labels=False)
+    spread = rows[:: max(1, len(rows) // limit)][:limit] if limit > 0 else []  # evenly across the file, not only its head
+    return [LabelledItem(f"background:{i.id}", i.title, i.body, frozenset(), "") for i in spread]
+
+
+def cmd_evaluate(
+    data: Path, watchlists: Path, as_json: bool, plot: Path | None, embedder=None,
+    compare_full: bool = False, background: Path | None = None, background_items: int = 3000,
+) -> int:
     try:
         items, loaded = load_inputs(data, watchlists)
+        extra = read_background(background, background_items) if background is not None else []
     except DataError as exc:
         print(f"wirewatch evaluate: {exc}", file=sys.stderr)
         return 2
@@ -181,17 +216,32 @@ def cmd_evaluate(data: Path, watchlists: Path, as_json: bool, plot: Path | None,
         print("wirewatch evaluate: invalid watchlists:\n" + "\n".join(map(str, exc.errors)), file=sys.stderr)
         return 2
     started = time.perf_counter()
-    evaluation = run_matcher(items, loaded, embedder)
-    report = report_of(evaluation)
+    evaluation = run_matcher(items + extra, loaded, embedder, full=compare_full)
+    labelled = {i.id for i in items}
+    report = report_of(evaluation, subset=labelled)
     elapsed = time.perf_counter() - started
     if plot is not None:
         plot_curves(evaluation, plot)
+    cascade = evaluation.cascade_json()
+    if extra:
+        cascade["background_items"] = len(extra)
+        cascade["background_alerts"] = sum(len(s.matched_ids) for s in evaluation.screened if s.item.id not in labelled)
     if as_json:
-        print(json.dumps(report.as_json()))
+        print(json.dumps({**report.as_json(), "cascade": cascade}))
+        return 0
+    print_report(evaluation, report, elapsed)
+    passed = ", ".join(f"{wid} {n}" for wid, n in cascade["passed_per_watchlist"].items())
+    print(f"\ncascade: {cascade['candidates']} of {cascade['items']} items reached the transformer (passed per list: {passed})", end="")
+    if compare_full:
+        print(f"; the full matcher makes {cascade['full_matches']} matches, the cascade keeps {cascade['kept_matches']}")
+        for item_id, wid in evaluation.lost_matches():
+            print(f"  lost: {item_id} {wid}")
     else:
-        print_report(evaluation, report, elapsed)
-        if plot is not None:
-            print(f"\nprecision-recall plot written to {plot}")
+        print()
+    if extra:
+        print(f"background: {cascade['background_alerts']} alerts on {len(extra)} unlabelled items")
+    if plot is not None:
+        print(f"\nprecision-recall plot written to {plot}")
     return 0
 
 
@@ -234,7 +284,10 @@ def cmd_calibrate(data: Path, watchlists: Path, folds: int, as_json: bool) -> in
     except (DataError, WatchlistErrors) as exc:
         print(f"wirewatch calibrate: {exc}", file=sys.stderr)
         return 2
-    evaluation = run_matcher(items, loaded)
+    screened = run_matcher(items, loaded, full=True)
+    assert screened.full is not None
+    # Thresholds are calibrated on the full matcher's scores: the presearch follows the thresholds.
+    evaluation = dataclasses.replace(screened, screened=screened.full)
     all_ids = {i.id for i in items}
     # Held-out split: ids in fold 0 of 3 (about a third) are never used to calibrate.
     held_out = {i for i in all_ids if _fold_of(i, 3) == 0}
@@ -259,6 +312,7 @@ def cmd_calibrate(data: Path, watchlists: Path, folds: int, as_json: bool) -> in
         },
         "cross_validation": {"folds": folds, **cv_report.as_json(), "non_english_recall": _ratio(cv_ne)},
         "recommended_thresholds": recommended,
+        "presearch": presearch_summary(screened),
     }
     if as_json:
         print(json.dumps(result))
@@ -268,7 +322,27 @@ def cmd_calibrate(data: Path, watchlists: Path, folds: int, as_json: bool) -> in
     _print_counts(held_report, f"held-out ({len(held_out)} items)", held_ne)
     _print_counts(cv_report, f"{folds}-fold cross-validation (pooled)", cv_ne)
     print(f"\nrecommended thresholds (all items): {recommended}")
+    print("\npresearch (static-model cut-offs computed from the calibration corpus, recomputed at every reload):")
+    for wid, row in result["presearch"].items():
+        print(f"  {wid:<16} cut-off {row['cutoff_at_semantic_alone']} at semantic {row['semantic_alone']} "
+              f"({row['calibration_sentences']} calibration sentences near it); passes {row['passed']} of {len(items)} items here")
     return 0
+
+
+def presearch_summary(evaluation: Evaluation) -> dict[str, dict[str, object]]:
+    """Per list: its semantic cut-off at the semantic-alone level, how much data set it, and its pass count."""
+    stage = evaluation.screener.presearch_stage
+    out: dict[str, dict[str, object]] = {}
+    for k, c in enumerate(evaluation.screener.matcher.compiled):
+        wl = c.watchlist
+        gate = stage.gates[k] if stage is not None and stage.gates else None
+        out[wl.id] = {
+            "semantic_alone": wl.thresholds.semantic_alone,
+            "cutoff_at_semantic_alone": round(gate.cutoff(wl.thresholds.semantic_alone), 4) if gate else None,
+            "calibration_sentences": gate.samples if gate else 0,
+            "passed": sum(1 for s in evaluation.screened if wl.id in s.passed),
+        }
+    return out
 
 
 def _ratio(pair: tuple[int, int]) -> dict[str, float | int]:

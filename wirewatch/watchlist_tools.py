@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Sequence
 
 from agents.logic.evaluation import DataError, read_labelled
-from agents.logic.matcher import Decision, Matcher
-from agents.logic.screening import Screened, TextItem, embed_items, screen
+from agents.logic.matcher import Decision
+from agents.logic.screening import Screened, TextItem
 from agents.logic.watchlists import (
     LoadedWatchlist,
     WatchlistErrors,
@@ -86,12 +86,20 @@ def cmd_test(path: Path, data: Path, against_current: bool, watchlists_dir: Path
 
     from agents.logic.embedder import Embedder
     from streams.settings import Settings
-    from wirewatch.worker import load_glossary
+    from wirewatch.screening_setup import build_screener, ensure_static
+    from wirewatch.screening_setup import load_glossary
 
     embedder = embedder or Embedder()
-    embedded = embed_items(items, embedder.encode, load_glossary(Settings.from_env()))
+    settings = Settings.from_env()
+    glossary = load_glossary(settings)
+    static = ensure_static(settings, embedder.encode, glossary)
+
+    def screened_with(entry: LoadedWatchlist) -> list[Screened]:
+        # The cascade, as the worker runs it: what this list alone would let through and match.
+        return build_screener(settings, [entry], embedder.encode, glossary, static).screen(items, embedder.encode)
+
     wid = candidate.watchlist.id
-    new_screened = screen(embedded, Matcher.build([candidate], embedder.encode))
+    new_screened = screened_with(candidate)
     new = _matches(new_screened, wid)
     print(f"{path}: watchlist {wid!r} version {candidate.version}: {len(new)} of {len(items)} items would match")
     for item_id, (result, decision) in new.items():
@@ -107,7 +115,7 @@ def cmd_test(path: Path, data: Path, against_current: bool, watchlists_dir: Path
     if current.version == candidate.version:
         print(f"--against-current: {current.path} has the same content (version {current.version}); nothing changes")
         return 0
-    old = _matches(screen(embedded, Matcher.build([current], embedder.encode)), wid)
+    old = _matches(screened_with(current), wid)
     gained = [i for i in new if i not in old]
     lost = [i for i in old if i not in new]
     print(

@@ -13,7 +13,6 @@ import faust
 
 from agents import embed, match, notify, observability
 from agents.logic.embedder import Embedder
-from agents.logic.gloss import Glossary, GlossaryError
 from agents.logic.registry import WatchlistRegistry
 from agents.logic.slack_delivery import SlackDelivery, make_client, plain_http_refusal
 from agents.runtime import Runtime
@@ -23,25 +22,17 @@ from streams.offsets import install_faust_highwater_fix
 from streams.processes import EXIT_FORCED
 from streams.settings import Settings
 from wirewatch.logs import logging_config
+from wirewatch.screening_setup import build_screener, ensure_static, load_glossary
 
 log = logging.getLogger("wirewatch")
-
-
-def load_glossary(settings: Settings) -> Glossary:
-    """A missing glossary only costs non-English recall; a broken one stops the start with its error."""
-    if not settings.glossary_path.is_file():
-        log.warning("no glossary at %s: non-English items are matched by keywords only", settings.glossary_path)
-        return Glossary.empty()
-    try:
-        return Glossary.load(settings.glossary_path)
-    except GlossaryError as exc:
-        raise SystemExit(f"invalid glossary: {exc}") from None
 
 
 def build(settings: Settings) -> tuple[faust.App, Runtime]:
     """Load the model and watchlists first, so a bad config fails before joining the group."""
     embedder = Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None)
-    registry = WatchlistRegistry(settings.watchlists_dir, embedder.encode)
+    glossary = load_glossary(settings)
+    static = ensure_static(settings, embedder.encode, glossary)
+    registry = WatchlistRegistry(settings.watchlists_dir, lambda loaded: build_screener(settings, loaded, embedder.encode, glossary, static))
     registry.load_initial()
     if not settings.slack_token:
         raise SystemExit("SLACK_BOT_TOKEN is not set (use `wirewatch run --demo` for a local Slack sink)")
@@ -51,7 +42,7 @@ def build(settings: Settings) -> tuple[faust.App, Runtime]:
     delivery = SlackDelivery(make_client(settings.slack_token, settings.slack_api_url))
     app = create_app(settings)
     runtime = Runtime(
-        settings=settings, embedder=embedder, registry=registry, delivery=delivery, glossary=load_glossary(settings)
+        settings=settings, embedder=embedder, registry=registry, delivery=delivery, glossary=glossary
     )
     runtime.topics = declare_topics(app, settings)
     delivery.observer = _slack_metrics(runtime)

@@ -13,7 +13,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from agents.logic.gloss import GLOSS_PREFIX
-from agents.logic.textnorm import FoldedText, Term, find_name
+from agents.logic.lexicon import Hit, LexicalIndex, ListTerms
+from agents.logic.textnorm import FoldedText, Term
 from agents.logic.watchlists import LoadedWatchlist, Rule, Watchlist
 
 SEMANTIC_WEIGHT = 0.6
@@ -23,13 +24,6 @@ CONTEXT_BONUS = 0.05
 MAX_CONTEXT_COUNTED = 3
 
 Encode = Callable[[Sequence[str]], np.ndarray]
-
-
-@dataclass(frozen=True)
-class Hit:
-    kind: str  # keyword | entity | context
-    text: str  # the watchlist's term
-    found: str  # the item's words
 
 
 @dataclass(frozen=True)
@@ -72,26 +66,12 @@ class CompiledWatchlist:
     def watchlist(self) -> Watchlist:
         return self.loaded.watchlist
 
-    def lexical_hits(self, doc: FoldedText) -> list[Hit]:
-        hits: list[Hit] = []
-        for kind, terms in (("keyword", self.keywords), ("context", self.context), ("exclude", self.exclude)):
-            seen_words: set[str] = set()
-            for term in terms:
-                found = term.find(doc)
-                if found is not None and found not in seen_words:  # 'telecom*' and 'télécom*' count once
-                    seen_words.add(found)
-                    hits.append(Hit(kind, term.text, found))
-        seen: set[str] = set()
-        for canonical, name in self.entity_names:
-            if canonical in seen:
-                continue
-            found = find_name(name, doc)
-            if found is not None:
-                seen.add(canonical)
-                hits.append(Hit("entity", canonical if name == canonical else f"{canonical} ({name})", found))
-        return hits
+    @property
+    def terms(self) -> ListTerms:
+        return ListTerms(self.keywords, self.context, self.exclude, self.entity_names)
 
-    def decide(self, chunks: Sequence[str], vectors: np.ndarray, doc: FoldedText) -> Decision:
+    def decide(self, chunks: Sequence[str], vectors: np.ndarray, hits: list[Hit]) -> Decision:
+        """The decision from the item's vectors and its hits on this list (LexicalIndex.hits)."""
         wl = self.watchlist
         th = wl.thresholds
         sims = vectors @ self.exemplar_vectors.T  # (chunks, exemplars)
@@ -103,7 +83,6 @@ class CompiledWatchlist:
             ci, cj = np.unravel_index(int(np.argmax(csims)), csims.shape)
             counter, counter_text = float(csims[ci, cj]), wl.counter_examples[int(cj)]
 
-        hits = self.lexical_hits(doc)
         kinds = {h.kind for h in hits}
         n_context = sum(1 for h in hits if h.kind == "context")
         lexical = (
@@ -145,7 +124,14 @@ class CompiledWatchlist:
         return Decision(wl, self.loaded.version, matched, round(score, 4), evidence, eligible)
 
 
-def _implicit_rules(wl: Watchlist) -> list[Rule]:
+def searchable_text(title: str, body: str, chunks: Sequence[str]) -> FoldedText:
+    """The text searched for terms. English gloss chunks join it, so that an English keyword
+    ('cobalt') also finds 'Kobaltexporte' once the glossary has read it."""
+    glosses = [c[len(GLOSS_PREFIX) :] for c in chunks if c.startswith(GLOSS_PREFIX)]
+    return FoldedText.of("\n".join([title, body, *glosses]))
+
+
+def implicit_rules(wl: Watchlist) -> list[Rule]:
     return [
         Rule(name="keyword", require=["keyword"]),
         Rule(name="entity", require=["entity"]),
@@ -154,7 +140,7 @@ def _implicit_rules(wl: Watchlist) -> list[Rule]:
 
 
 def _first_satisfied_rule(wl: Watchlist, kinds: set[str], semantic: float) -> str | None:
-    for rule in wl.rules or _implicit_rules(wl):
+    for rule in wl.rules or implicit_rules(wl):
         ok = all((semantic >= rule.min_semantic) if need == "semantic" else (need in kinds) for need in rule.require)
         if ok:
             return rule.name
@@ -182,6 +168,7 @@ class Matcher:
 
     def __init__(self, compiled: Sequence[CompiledWatchlist]):
         self.compiled = [c for c in compiled if c.watchlist.enabled]
+        self.lexicon = LexicalIndex([c.terms for c in self.compiled])
 
     @classmethod
     def build(cls, loaded: Sequence[LoadedWatchlist], encode: Encode) -> "Matcher":
@@ -191,12 +178,13 @@ class Matcher:
     def versions(self) -> dict[str, str]:
         return {c.watchlist.id: c.loaded.version for c in self.compiled}
 
-    def decide_all(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
-        # English gloss chunks join the text searched for terms, so an English keyword
-        # ('cobalt') also finds 'Kobaltexporte' once the glossary has read it.
-        glosses = [c[len(GLOSS_PREFIX) :] for c in chunks if c.startswith(GLOSS_PREFIX)]
-        doc = FoldedText.of("\n".join([title, body, *glosses]))
-        return [c.decide(chunks, vectors, doc) for c in self.compiled]
+    def decide_all(
+        self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray, hits: list[list[Hit]] | None = None
+    ) -> list[Decision]:
+        """One decision per enabled list; `hits` may be passed in when the presearch already found them."""
+        if hits is None:
+            hits = self.lexicon.hits(searchable_text(title, body, chunks))
+        return [c.decide(chunks, vectors, h) for c, h in zip(self.compiled, hits)]
 
     def matches(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
         return [d for d in self.decide_all(title, body, chunks, vectors) if d.matched]

@@ -13,8 +13,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from agents.logic.matcher import Encode, Matcher
-from agents.logic.watchlists import Watchlist, WatchlistErrors, load_watchlist_dir, watchlist_files
+from typing import Callable, Sequence
+
+from agents.logic.matcher import Matcher
+from agents.logic.screening import Screener
+from agents.logic.watchlists import LoadedWatchlist, Watchlist, WatchlistErrors, load_watchlist_dir, watchlist_files
+
+Compile = Callable[[Sequence[LoadedWatchlist]], Screener]
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +45,19 @@ def folder_fingerprint(directory: Path) -> str:
 
 
 class WatchlistRegistry:
-    def __init__(self, directory: Path, encode: Encode):
+    """The active Screener (matcher and presearch, compiled together), swapped whole on a good reload."""
+
+    def __init__(self, directory: Path, compile: Compile):
         self.directory = directory
-        self.encode = encode
-        self.matcher: Matcher | None = None
+        self.compile = compile
+        self.screener: Screener | None = None
         self._fingerprint = ""
         self.last_errors: list[str] = []
+
+    @property
+    def matcher(self) -> Matcher | None:
+        screener = self.screener
+        return screener.matcher if screener else None
 
     @property
     def versions(self) -> dict[str, str]:
@@ -74,7 +86,7 @@ class WatchlistRegistry:
             if self.matcher is not None and new_versions == self.versions:
                 self.last_errors = []
                 return ReloadOutcome(False, True, self.versions, [])
-            matcher = Matcher.build(loaded, self.encode)
+            screener = self.compile(loaded)
         except Exception as exc:  # noqa: BLE001 - the last good set stays active whatever the files hold
             errors = [str(e) for e in exc.errors] if isinstance(exc, WatchlistErrors) else [
                 f"{self.directory}:1: (folder): cannot build the watchlists ({type(exc).__name__}: {str(exc)[:200]})"
@@ -86,7 +98,7 @@ class WatchlistRegistry:
             return ReloadOutcome(True, False, self.versions, errors)
         self.last_errors = []
         previous = self.versions
-        self.matcher = matcher
+        self.screener = screener
         log.info(
             "watchlists active: %s (previously %s)",
             ", ".join(f"{k}@{v}" for k, v in sorted(new_versions.items())),

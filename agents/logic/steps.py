@@ -20,9 +20,8 @@ from typing import Any, Callable, Sequence, TypeVar
 import numpy as np
 
 from agents.logic.alerting import decision_to_alert
-from agents.logic.chunking import chunk_item
-from agents.logic.gloss import Glossary, embedding_text
 from agents.logic.matcher import Encode, Matcher
+from agents.logic.screening import Prepared, Screener
 from agents.logic.slack_render import render_alert, render_console
 from streams.records import Alert, EmbeddedItem, InvalidMessage, NewsItem, fit_body
 
@@ -55,23 +54,39 @@ def attempt(step: str, fn: Callable[..., T], *args: Any) -> T | Refusal:
 
 @dataclass(frozen=True)
 class PreparedNews:
-    """A parsed item and the texts the model will read for it."""
+    """A parsed item, its chunks and its term hits (agents.logic.screening.Prepared)."""
 
     item: NewsItem
-    chunks: list[str]
-    texts: list[str]
+    prepared: Prepared
+
+    @property
+    def texts(self) -> list[str]:
+        return self.prepared.texts
 
 
-def _chunked(item: NewsItem, glossary: Glossary | None) -> PreparedNews:
-    chunks = chunk_item(item, glossary)
-    return PreparedNews(item, chunks, [embedding_text(chunk) for chunk in chunks])
-
-
-def prepare_news(raw: bytes | None, max_bytes: int, glossary: Glossary | None) -> PreparedNews | Refusal:
+def prepare_news(raw: bytes | None, max_bytes: int, screener: Screener) -> PreparedNews | Refusal:
     item = attempt("parse", NewsItem.from_bytes, raw, max_bytes)
     if isinstance(item, Refusal):
         return item
-    return attempt("chunk", _chunked, item, glossary)
+    prepared = attempt("chunk", screener.prepare, item.title, item.body)
+    return prepared if isinstance(prepared, Refusal) else PreparedNews(item, prepared)
+
+
+def presearch_each(screener: Screener, prepared: Sequence[PreparedNews]) -> list[dict[str, str]]:
+    """Which lists each item may match. An item the presearch itself fails on goes to the
+    transformer for every list: the cascade may skip work, never an item it cannot judge."""
+    batch = attempt("presearch", screener.presearch, [p.prepared for p in prepared])
+    if not isinstance(batch, Refusal):
+        return batch
+    every = {wid: PRESEARCH_FAILED for wid in screener.versions}
+    out = []
+    for p in prepared:
+        one = attempt("presearch", screener.presearch, [p.prepared])
+        out.append(every if isinstance(one, Refusal) else one[0])
+    return out
+
+
+PRESEARCH_FAILED = "presearch failed"
 
 
 def _checked_vectors(encode: Encode, texts: list[str]) -> np.ndarray:
@@ -123,11 +138,16 @@ def encode_each(encode: Encode, prepared: Sequence[PreparedNews]) -> list[np.nda
     return out
 
 
-def embedded_record(prepared: PreparedNews, vectors: np.ndarray, model: str, ingested_at: str, max_bytes: int) -> bytes | Refusal:
-    """The `news.embedded` value, its body cut if needed so the record fits the broker's message limit."""
+def embedded_record(
+    prepared: PreparedNews, vectors: np.ndarray | None, model: str, ingested_at: str, max_bytes: int, presearch: dict[str, Any] | None = None
+) -> bytes | Refusal:
+    """The `news.embedded` value, its body cut if needed so the record fits the broker's message limit.
+    An item no list passed travels without chunks or vectors (see the README's topic contract)."""
+    chunks = prepared.prepared.chunks if vectors is not None else []
+    rows = vectors if vectors is not None else np.zeros((0, 0), dtype=np.float32)
 
     def encoded(item: NewsItem, cut: bool) -> bytes:
-        return EmbeddedItem(item, model, prepared.chunks, vectors, ingested_at, body_truncated=cut).to_bytes()
+        return EmbeddedItem(item, model, chunks, rows, ingested_at, body_truncated=cut, presearch=presearch).to_bytes()
 
     return attempt("write embedded record", fit_body, prepared.item, encoded, max_bytes)
 
@@ -136,6 +156,7 @@ def embedded_record(prepared: PreparedNews, vectors: np.ndarray, model: str, ing
 class EmbeddedOut:
     key: bytes
     value: bytes
+    candidate: bool
 
 
 @dataclass(frozen=True)
@@ -145,25 +166,33 @@ class EmbedStep:
 
     encode: Encode
     model_name: str
-    glossary: Glossary | None
+    screener: Callable[[], Screener]  # the active set, read once per batch
     max_item_bytes: int
     max_message_bytes: int
     on_encode: Callable[[int], None] | None = None  # texts per model call, for a metric
 
     def run(self, raws: Sequence[bytes | None], ingested_at: Sequence[str]) -> list[EmbeddedOut | Refusal]:
-        prepared = [prepare_news(raw, self.max_item_bytes, self.glossary) for raw in raws]
+        screener = self.screener()
+        prepared = [prepare_news(raw, self.max_item_bytes, screener) for raw in raws]
         valid = [p for p in prepared if isinstance(p, PreparedNews)]
-        vectors = iter(encode_each(self.encode, valid) if valid else [])
-        if valid and self.on_encode is not None:
-            self.on_encode(sum(len(p.texts) for p in valid))
+        passed = iter(presearch_each(screener, valid) if valid else [])
+        verdicts = {id(p): next(passed) for p in valid}
+        candidates = [p for p in valid if verdicts[id(p)]]
+        vectors = dict(zip(map(id, candidates), encode_each(self.encode, candidates) if candidates else []))
+        if candidates and self.on_encode is not None:
+            self.on_encode(sum(len(p.texts) for p in candidates))
         out: list[EmbeddedOut | Refusal] = []
         for p, stamp in zip(prepared, ingested_at):
             if isinstance(p, Refusal):
                 out.append(p)
                 continue
-            item_vectors = next(vectors)
-            value = item_vectors if isinstance(item_vectors, Refusal) else embedded_record(p, item_vectors, self.model_name, stamp, self.max_message_bytes)
-            out.append(value if isinstance(value, Refusal) else EmbeddedOut(p.item.id.encode("utf-8"), value))
+            item_vectors = vectors.get(id(p))
+            if isinstance(item_vectors, Refusal):
+                out.append(item_vectors)
+                continue
+            presearch = {"candidate": item_vectors is not None, "passed": verdicts[id(p)], "versions": screener.versions}
+            value = embedded_record(p, item_vectors, self.model_name, stamp, self.max_message_bytes, presearch)
+            out.append(value if isinstance(value, Refusal) else EmbeddedOut(p.item.id.encode("utf-8"), value, item_vectors is not None))
         return out
 
 
@@ -180,6 +209,8 @@ def _alerts_for(raw: bytes | None, matcher: Matcher, stale_after_s: float, max_b
     embedded = EmbeddedItem.from_bytes(raw)
     now = datetime.now(timezone.utc)
     out = []
+    if not embedded.candidate:
+        return embedded, []  # no list could match it when it was screened
     for decision in matcher.matches(embedded.item.title, embedded.item.body, embedded.chunks, embedded.vectors):
         alert = decision_to_alert(embedded, decision, stale_after_s, now)
         value = fit_body(alert.item, lambda item, cut: replace(alert, item=item, item_body_truncated=cut or embedded.body_truncated).to_bytes(), max_bytes)

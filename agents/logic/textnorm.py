@@ -56,6 +56,10 @@ class FoldedText:
         return where
 
     @cached_property
+    def distinct(self) -> frozenset[str]:
+        return frozenset(self.tokens)
+
+    @cached_property
     def _by_initial_and_length(self) -> dict[tuple[str, int], list[str]]:
         groups: dict[tuple[str, int], list[str]] = {}
         for token in self._where:
@@ -156,6 +160,12 @@ def _name_tokens(name: str) -> tuple[tuple[str, ...], bool]:
     return (distinctive, True) if distinctive else (tokens, False)
 
 
+def is_generic_name(name: str) -> bool:
+    """A name made only of generic words ('Ministry of Industry'): it must appear verbatim."""
+    tokens, distinctive = _name_tokens(name)
+    return bool(tokens) and not distinctive and not has_cjk(name)
+
+
 def _find_phrase(tokens: tuple[str, ...], doc: FoldedText) -> str | None:
     n = len(tokens)
     for start in doc.positions(tokens[0]):
@@ -205,3 +215,45 @@ def find_name(name: str, doc: FoldedText) -> str | None:
             lo, hi = min(chosen), max(chosen)
             return " ".join(doc.tokens[lo : hi + 1])
     return None
+
+
+def _key_tokens(name: str) -> tuple[str, ...]:
+    """Words that find_name needs in a text, each within the edits doc.positions allows."""
+    tokens, distinctive = _name_tokens(name)
+    all_tokens = tuple(fold(name).split())
+    if distinctive and len(tokens) == 1 and len(all_tokens) > 1:
+        return all_tokens[:1]  # a phrase: its first word is looked up with doc.positions
+    return tokens
+
+
+class NameGate:
+    """Which fuzzy names could be in a text at all, from one pass over its distinct words.
+
+    A necessary condition for find_name (each key word present, exactly or within the edits
+    doc.positions allows), so the names it rules out need no lookup; the rest go to find_name.
+    """
+
+    def __init__(self, names: list[str]):
+        self._keys = {name: _key_tokens(name) for name in names if not has_cjk(name)}
+        self._names_by_key: dict[str, list[str]] = {}
+        self._buckets: dict[tuple[str, int], list[str]] = {}
+        for name, keys in self._keys.items():
+            for key in keys:
+                self._names_by_key.setdefault(key, []).append(name)
+        for key in self._names_by_key:
+            limit = _edit_limit(key)
+            for size in range(len(key) - limit, len(key) + limit + 1) if limit else ():
+                self._buckets.setdefault((key[0], size), []).append(key)
+
+    def possible(self, doc: FoldedText) -> set[str]:
+        distinct = doc.distinct
+        present = {key for key in self._names_by_key if key in distinct} if len(self._names_by_key) < len(distinct) else {
+            word for word in distinct if word in self._names_by_key
+        }
+        if self._buckets:
+            for word in distinct:
+                for key in self._buckets.get((word[0], len(word)), ()):
+                    if key not in present and _within_one_or_two(key, word):
+                        present.add(key)
+        names = {name for key in present for name in self._names_by_key[key]}
+        return {name for name in names if all(key in present for key in self._keys[name])}

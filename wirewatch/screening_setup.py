@@ -1,0 +1,95 @@
+"""Assemble a Screener for a command or a worker: the static presearch model (built on first use)
+and the watchlists. `wirewatch presearch build` builds the model ahead of time."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from agents.logic.chunking import chunk_text
+from agents.logic.gloss import Glossary, GlossaryError, embedding_text
+from agents.logic.matcher import Encode
+from agents.logic.screening import Screener, load_static
+from agents.logic.static_model import StaticEncoder, build, default_dir, is_built
+from agents.logic.watchlists import LoadedWatchlist
+from streams.settings import Settings
+
+log = logging.getLogger("wirewatch")
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = REPO / "config" / "bench" / "news-dev.jsonl"
+
+
+def load_glossary(settings: Settings) -> Glossary:
+    """A missing glossary only costs non-English recall; a broken one stops the start with its error."""
+    if not settings.glossary_path.is_file():
+        log.warning("no glossary at %s: non-English items are matched by keywords only", settings.glossary_path)
+        return Glossary.empty()
+    try:
+        return Glossary.load(settings.glossary_path)
+    except GlossaryError as exc:
+        raise SystemExit(f"invalid glossary: {exc}") from None
+
+
+def static_dir(settings: Settings) -> Path:
+    return Path(settings.static_model_dir) if settings.static_model_dir else default_dir()
+
+
+def corpus_sentences(paths: Iterable[Path], glossary: Glossary | None) -> list[str]:
+    """What the model reads for each item of these JSON-lines files (title, body): the calibration corpus."""
+    sentences: list[str] = []
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                sentences.extend(embedding_text(c) for c in chunk_text(str(row.get("title", "")), str(row.get("body", "")), glossary))
+    return sentences
+
+
+def ensure_static(settings: Settings, encode: Encode, glossary: Glossary | None, corpus: Sequence[Path] = (DEFAULT_CORPUS,), force: bool = False) -> StaticEncoder | None:
+    """Load the static model, building it first (about 30 s on 2 cores, no network) if it is missing.
+
+    A file lock makes workers that start together build it once; None only if presearch is off.
+    """
+    if not settings.presearch:
+        return None
+    directory = static_dir(settings)
+    if force or not is_built(directory):
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with open(directory.parent / f".{directory.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if force or not is_built(directory):
+                print(f"wirewatch: building the static presearch model in {directory} (once, offline)", file=sys.stderr, flush=True)
+                build(directory, corpus_sentences(corpus, glossary), encode)
+    return load_static(directory)
+
+
+def build_screener(
+    settings: Settings, loaded: Sequence[LoadedWatchlist], encode: Encode, glossary: Glossary | None, static: StaticEncoder | None = None
+) -> Screener:
+    if static is None and settings.presearch:
+        static = ensure_static(settings, encode, glossary)
+    return Screener.build(loaded, encode, static, glossary, enabled=settings.presearch)
+
+
+def cmd_presearch_build(corpus: list[Path], force: bool) -> int:
+    from agents.logic.embedder import Embedder
+
+    settings = Settings.from_env()
+    directory = static_dir(settings)
+    if is_built(directory) and not force:
+        print(f"the static presearch model is already built in {directory} (--force rebuilds it)")
+        return 0
+    embedder = Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None)
+    for path in corpus:
+        if not path.is_file():
+            print(f"wirewatch presearch build: {path}: no such file", file=sys.stderr)
+            return 2
+    static = ensure_static(settings, embedder.encode, load_glossary(settings), corpus or [DEFAULT_CORPUS], force=True)
+    manifest = json.loads((directory / "wirewatch-static.json").read_text(encoding="utf-8"))
+    print(f"built {directory}: {manifest}" if static else "not built: presearch is off")
+    return 0
