@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import faust
 
-from streams.commits import install_commit_fix
+from streams.faust_patches import install_faust_patches
 from streams.settings import Settings
 
 
@@ -56,8 +56,7 @@ def create_app(settings: Settings) -> faust.App:
         web_metrics_enabled=False,
         stream_wait_empty=False,
     )
-    if settings.faust_commit_fix:
-        install_commit_fix(app)  # faust can otherwise commit past unprocessed messages (streams/commits.py)
+    install_faust_patches(app, commit_fix=settings.faust_commit_fix)  # streams/faust_patches.py
     return app
 
 

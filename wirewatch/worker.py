@@ -18,7 +18,6 @@ from agents.logic.slack_delivery import SlackDelivery, make_client, plain_http_r
 from agents.runtime import Runtime
 from streams.app import create_app, declare_topics
 from streams.broker import EmbeddedBroker, ensure_topics
-from streams.offsets import install_faust_highwater_fix
 from streams.processes import EXIT_FORCED
 from streams.settings import Settings
 from wirewatch.logs import logging_config
@@ -92,7 +91,6 @@ def _force_exit(why: str) -> None:
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
-    install_faust_highwater_fix()
     broker: EmbeddedBroker | None = None
     if not settings.broker:
         broker = EmbeddedBroker().start()

@@ -28,8 +28,8 @@ _ENGLISH_WORDS = frozenset(
     "the of and to in for on with is was that by from as at has have it its are were be said says after over "
     "will would not this which who their they its into than more about".split()
 )
-_LATIN_LETTER = re.compile(r"[A-Za-z]")
-_LETTER = re.compile(r"[^\W\d_]")
+_NOT_LATIN_LETTER = re.compile(r"[^A-Za-z]+")
+_NOT_LETTER = re.compile(r"[\W\d_]+")
 
 
 class GlossaryError(ValueError):
@@ -40,11 +40,10 @@ def looks_english(text: str) -> bool:
     """Mostly Latin letters and enough English function words, judged on the first
     LANGUAGE_SAMPLE_CHARS characters: enough for any story, and bounded for a huge one."""
     text = text[:LANGUAGE_SAMPLE_CHARS]
-    letters = _LETTER.findall(text)
+    letters = len(_NOT_LETTER.sub("", text))  # counted by deleting the rest, in C: a loop per letter cost 0.5 ms an item
     if not letters:
         return True
-    latin = sum(1 for ch in letters if _LATIN_LETTER.match(ch))
-    if latin / len(letters) < 0.8:
+    if len(_NOT_LATIN_LETTER.sub("", text)) / letters < 0.8:
         return False
     words = fold(text).split()
     if len(words) < 6:

@@ -16,16 +16,18 @@ import logging
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 log = logging.getLogger(__name__)
 
 CACHE_ENV = "WIREWATCH_STATIC_MODEL_DIR"
-FORMAT = 1
+FORMAT = 2  # 2: sentence vectors from TokenTable
 PCA_DIMS = 256
 RIDGE = 0.1  # the map's regularisation; fitted on about 1,500 corpus sentences
 MAP_FILE = "presearch-map.npz"
@@ -52,6 +54,84 @@ def _with_bias(rows: np.ndarray) -> np.ndarray:
     return np.hstack([rows, np.ones((len(rows), 1), dtype=np.float32)])
 
 
+class TokenTable:
+    """A distilled model as one (vocabulary x dims) table, token weights folded in: a sentence's
+    vector is the mean of its tokens' rows (the vectors model2vec computes).
+
+    BERT's tokenizer splits on whitespace before anything else, so a sentence's tokens are its
+    words' tokens in order. Each distinct word is tokenized once and kept with the sum of its
+    rows, and a sentence is a few numpy calls over those sums: news repeats its words, and this is
+    several times faster than tokenizing every sentence again.
+    """
+
+    MAX_TOKENS = 512  # model2vec's default truncation
+    MAX_CACHED_WORDS = 200_000
+
+    def __init__(self, model: Any):
+        table = np.asarray(model.embedding, dtype=np.float32)
+        vocabulary = len(model.weights) if model.weights is not None else (len(model.token_mapping) if model.token_mapping is not None else len(table))
+        rows = np.asarray(model.token_mapping) if model.token_mapping is not None else np.arange(vocabulary)
+        table = table[rows]
+        if model.weights is not None:
+            table = table * np.asarray(model.weights, dtype=np.float32)[:, None]
+        self.table = table
+        self.tokenizer = model.tokenizer
+        self.unknown = model.unk_token_id
+        self._lock = threading.Lock()
+        self._reset_cache()
+
+    def _reset_cache(self) -> None:
+        self._index: dict[str, int] = {}
+        self._sums = np.zeros((1024, self.table.shape[1]), dtype=np.float32)
+        self._counts = np.zeros(1024, dtype=np.int64)
+
+    def _token_ids(self, words: list[str]) -> list[list[int]]:
+        ids = [e.ids for e in self.tokenizer.encode_batch_fast(words, add_special_tokens=False)]
+        if self.unknown is not None:
+            ids = [[t for t in row if t != self.unknown] for row in ids]
+        return ids
+
+    def _learn(self, words: list[str]) -> None:
+        if len(self._index) + len(words) > self.MAX_CACHED_WORDS:
+            self._reset_cache()
+        start = len(self._index)
+        needed = start + len(words)
+        if needed > len(self._counts):
+            size = max(needed, 2 * len(self._counts))
+            self._sums = np.resize(self._sums, (size, self.table.shape[1]))
+            self._counts = np.resize(self._counts, size)
+        for k, (word, ids) in enumerate(zip(words, self._token_ids(words))):
+            self._index[word] = start + k
+            self._sums[start + k] = self.table[ids].sum(axis=0) if ids else 0.0
+            self._counts[start + k] = len(ids)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        split = [text.split() for text in texts]
+        out = np.zeros((len(texts), self.table.shape[1]), dtype=np.float32)
+        with self._lock:
+            fresh = list(dict.fromkeys(w for words in split for w in words if w not in self._index))
+            if fresh:
+                self._learn(fresh)
+            index = self._index
+            flat = np.fromiter((index[w] for words in split for w in words), dtype=np.int64)
+            lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+            filled = np.flatnonzero(lengths)
+            if not len(filled):
+                return out
+            # Sentence x word counts, times the words' sums: one sparse product (a gather of
+            # every word's row, then a segmented sum, costs several times more).
+            indptr = np.concatenate([[0], np.cumsum(lengths[filled])])
+            words = csr_matrix((np.ones(len(flat), dtype=np.float32), flat, indptr), shape=(len(filled), len(self._counts)))
+            tokens = np.asarray(words @ self._counts.astype(np.float32)).round().astype(np.int64)
+            sums = np.asarray(words @ self._sums, dtype=np.float32)
+        for k in np.flatnonzero(tokens > self.MAX_TOKENS):  # truncated, as model2vec does: tokenize it whole
+            ids = self._token_ids([texts[filled[k]]])[0][: self.MAX_TOKENS]
+            sums[k], tokens[k] = self.table[ids].sum(axis=0), len(ids)
+        counted = tokens > 0
+        out[filled[counted]] = sums[counted] / tokens[counted, None]
+        return _unit(out)
+
+
 class StaticEncoder:
     """Static sentence vectors mapped into MiniLM's space, plus the corpus the map was fitted on
     (both models' vectors), from which each watchlist's presearch cut-offs are computed."""
@@ -60,7 +140,7 @@ class StaticEncoder:
         from model2vec import StaticModel
 
         self.directory = directory
-        self._model = StaticModel.from_pretrained(str(directory))
+        self._tokens = TokenTable(StaticModel.from_pretrained(str(directory)))
         with np.load(directory / MAP_FILE) as data:
             self._map = data["map"].astype(np.float32)
             self.corpus_estimate = data["corpus_estimate"].astype(np.float32)
@@ -70,8 +150,7 @@ class StaticEncoder:
         """Unit vectors estimating MiniLM's, one per text."""
         if not texts:
             return np.zeros((0, self._map.shape[1]), dtype=np.float32)
-        static = _unit(self._model.encode(list(texts), show_progress_bar=False, use_multiprocessing=False))
-        return _unit(_with_bias(static) @ self._map)
+        return _unit(_with_bias(self._tokens.encode(texts)) @ self._map)
 
 
 def is_built(directory: Path) -> bool:
@@ -97,7 +176,7 @@ def build(directory: Path, corpus: Sequence[str], encode: Encode) -> dict[str, o
     model.save_pretrained(str(staging))
     distilled_s = time.perf_counter() - started
     sentences = list(dict.fromkeys(text for text in corpus if text.strip()))
-    static = _unit(model.encode(sentences, show_progress_bar=False, use_multiprocessing=False))
+    static = TokenTable(model).encode(sentences)
     minilm = _unit(encode(sentences))
     features = _with_bias(static)
     gram = features.T @ features + RIDGE * np.eye(features.shape[1], dtype=np.float32)

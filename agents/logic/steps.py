@@ -160,9 +160,26 @@ class EmbeddedOut:
 
 
 @dataclass(frozen=True)
+class ScreenedBatch:
+    """A batch after parsing and presearch: what is left for the model."""
+
+    prepared: list[PreparedNews | Refusal]
+    verdicts: dict[int, dict[str, str]]  # id(PreparedNews) -> lists passed
+    versions: dict[str, str]
+    ingested_at: Sequence[str]
+
+    @property
+    def candidates(self) -> list[PreparedNews]:
+        return [p for p in self.prepared if isinstance(p, PreparedNews) and self.verdicts[id(p)]]
+
+
+@dataclass(frozen=True)
 class EmbedStep:
     """The embed agent's whole work on a batch, run off the event loop: a 1 MB body costs
-    real CPU in folding, glossing and JSON, and heartbeats must not wait for it."""
+    real CPU in folding, glossing and JSON, and heartbeats must not wait for it.
+
+    Two stages, so that the agent can run them in two threads: one batch is parsed and
+    presearched (Python) while the one before it is in the model (torch, which releases the GIL)."""
 
     encode: Encode
     model_name: str
@@ -172,17 +189,22 @@ class EmbedStep:
     on_encode: Callable[[int], None] | None = None  # texts per model call, for a metric
 
     def run(self, raws: Sequence[bytes | None], ingested_at: Sequence[str]) -> list[EmbeddedOut | Refusal]:
+        return self.embed(self.screen(raws, ingested_at))
+
+    def screen(self, raws: Sequence[bytes | None], ingested_at: Sequence[str]) -> ScreenedBatch:
         screener = self.screener()
         prepared = [prepare_news(raw, self.max_item_bytes, screener) for raw in raws]
         valid = [p for p in prepared if isinstance(p, PreparedNews)]
-        passed = iter(presearch_each(screener, valid) if valid else [])
-        verdicts = {id(p): next(passed) for p in valid}
-        candidates = [p for p in valid if verdicts[id(p)]]
+        verdicts = dict(zip(map(id, valid), presearch_each(screener, valid) if valid else []))
+        return ScreenedBatch(prepared, verdicts, screener.versions, ingested_at)
+
+    def embed(self, batch: ScreenedBatch) -> list[EmbeddedOut | Refusal]:
+        candidates = batch.candidates
         vectors = dict(zip(map(id, candidates), encode_each(self.encode, candidates) if candidates else []))
         if candidates and self.on_encode is not None:
             self.on_encode(sum(len(p.texts) for p in candidates))
         out: list[EmbeddedOut | Refusal] = []
-        for p, stamp in zip(prepared, ingested_at):
+        for p, stamp in zip(batch.prepared, batch.ingested_at):
             if isinstance(p, Refusal):
                 out.append(p)
                 continue
@@ -190,7 +212,7 @@ class EmbedStep:
             if isinstance(item_vectors, Refusal):
                 out.append(item_vectors)
                 continue
-            presearch = {"candidate": item_vectors is not None, "passed": verdicts[id(p)], "versions": screener.versions}
+            presearch = {"candidate": item_vectors is not None, "passed": batch.verdicts[id(p)], "versions": batch.versions}
             value = embedded_record(p, item_vectors, self.model_name, stamp, self.max_message_bytes, presearch)
             out.append(value if isinstance(value, Refusal) else EmbeddedOut(p.item.id.encode("utf-8"), value, item_vectors is not None))
         return out
