@@ -12,6 +12,7 @@ from tests.harness import REPO
 KEYS = {
     "ceiling_items_per_s", "pipeline_items_per_s", "naive_items_per_s", "p50_ms", "p99_ms",
     "offered_items_per_s", "backend", "batch_size", "cpu_count", "worker_rss_mb",
+    "mix", "candidate_share", "alerts_per_10k_background",
 }
 
 
@@ -28,3 +29,6 @@ def test_bench_json_contract_on_50_items(broker_url: str, tmp_path) -> None:
         assert result[key] > 0, key
     assert result["latency_samples"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
     assert result["cpu_count"] == os.cpu_count() and result["items"] == 50
+    # The enriched stream: dev items only, most of which reach the transformer.
+    assert result["mix"] == {"background": 0, "relevant": 50} and result["alerts_per_10k_background"] is None
+    assert 0.3 < result["candidate_share"] <= 1.0
