@@ -87,3 +87,16 @@ def test_the_screening_path_and_offline_commands_import_neither_faust_nor_aiokaf
         code = f"import sys, {module}; print([m for m in sys.modules if m.split('.')[0] in ('faust', 'aiokafka')])"
         done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0 and done.stdout.strip() == "[]", (module, done.stdout, done.stderr[-500:])
+
+
+def test_a_bad_calibration_corpus_line_is_named_by_file_and_line(tmp_path: Path) -> None:
+    import pytest
+
+    from wirewatch.screening_setup import CorpusError, corpus_sentences
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text('{"title": "Sanctions on a bank", "body": "Assets were frozen."}\n\n{"body": "no title"}\n')
+    with pytest.raises(CorpusError, match=rf"{corpus}:3: not a news item with a title"):
+        corpus_sentences([corpus], None)
+    corpus.write_text('{"title": "Sanctions on a bank", "body": "Assets were frozen."}\n')
+    assert corpus_sentences([corpus], None) == ["Sanctions on a bank", "Assets were frozen."]

@@ -43,11 +43,22 @@ def corpus_sentences(paths: Iterable[Path], glossary: Glossary | None) -> list[s
     """What the model reads for each item of these JSON-lines files (title, body): the calibration corpus."""
     sentences: list[str] = []
     for path in paths:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
                 row = json.loads(line)
-                sentences.extend(embedding_text(c) for c in chunk_text(str(row.get("title", "")), str(row.get("body", "")), glossary))
+                title, body = row["title"], row.get("body", "")
+                if not isinstance(title, str) or not isinstance(body, str):
+                    raise TypeError("title and body must be strings")
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise CorpusError(f"{path}:{number}: not a news item with a title ({type(exc).__name__}: {exc})") from None
+            sentences.extend(embedding_text(c) for c in chunk_text(title, body, glossary))
     return sentences
+
+
+class CorpusError(ValueError):
+    """A calibration-corpus line that cannot be read; the message names FILE:LINE."""
 
 
 def ensure_static(settings: Settings, encode: Encode, glossary: Glossary | None, corpus: Sequence[Path] = (DEFAULT_CORPUS,), force: bool = False) -> StaticEncoder | None:
@@ -89,7 +100,11 @@ def cmd_presearch_build(corpus: list[Path], force: bool) -> int:
         if not path.is_file():
             print(f"wirewatch presearch build: {path}: no such file", file=sys.stderr)
             return 2
-    static = ensure_static(settings, embedder.encode, load_glossary(settings), corpus or [DEFAULT_CORPUS], force=True)
+    try:
+        static = ensure_static(settings, embedder.encode, load_glossary(settings), corpus or [DEFAULT_CORPUS], force=True)
+    except (CorpusError, OSError, UnicodeDecodeError) as exc:
+        print(f"wirewatch presearch build: {exc}", file=sys.stderr)
+        return 2
     manifest = json.loads((directory / "wirewatch-static.json").read_text(encoding="utf-8"))
     print(f"built {directory}: {manifest}" if static else "not built: presearch is off")
     return 0

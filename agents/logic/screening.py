@@ -97,9 +97,6 @@ class Screener:
     def decide_embedded(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
         return self.matcher.decide_all(title, body, chunks, vectors)
 
-    def matches(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
-        return [d for d in self.decide_embedded(title, body, chunks, vectors) if d.matched]
-
     def skipped(self) -> list[Decision]:
         """What the cascade decides for an item no list passed: no match, nothing eligible."""
         return [
