@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime, timezone
 
 import faust
 
 from agents.logic.steps import EmbedStep, Refusal
 from agents.runtime import Runtime
 from streams.commits import acked_only_on_success
-
-
-def _iso_from_epoch(seconds: float | None) -> str:
-    if not seconds:
-        return ""
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+from streams.timefmt import iso_from_epoch
 
 
 def register(app: faust.App, runtime: Runtime) -> None:
@@ -40,7 +34,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 runtime.saw_item()
                 started = time.perf_counter()
                 results = await runtime.off_loop(
-                    runtime.model_pool, step.run, [e.message.value for e in events], [_iso_from_epoch(e.message.timestamp) for e in events]
+                    runtime.model_pool, step.run, [e.message.value for e in events], [iso_from_epoch(e.message.timestamp) if e.message.timestamp else "" for e in events]
                 )
                 runtime.metrics.embed_seconds.observe(time.perf_counter() - started)
                 deliveries: list[asyncio.Future] = []

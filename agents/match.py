@@ -14,7 +14,8 @@ from agents.logic.staleness import seconds_since
 from agents.logic.steps import AlertOut, Refusal, match_embedded
 from agents.runtime import Runtime, log
 from streams.commits import acked_only_on_success
-from streams.records import EmbeddedItem, utc_now_iso
+from streams.records import EmbeddedItem
+from streams.timefmt import utc_now_iso
 
 
 def match_batch(runtime: Runtime, raws: list[bytes | None]) -> list[tuple[EmbeddedItem, list[AlertOut]] | Refusal]:

@@ -8,7 +8,6 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, TypeVar
 
 import faust
@@ -22,12 +21,11 @@ from agents.logic.slack_delivery import SlackDelivery
 from agents.metrics import Metrics
 from streams.app import Topics
 from streams.settings import Settings
+from streams.timefmt import iso_from_epoch
 
 log = logging.getLogger("wirewatch")
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 T = TypeVar("T")
 
 
@@ -46,7 +44,7 @@ class Runtime:
 
     @property
     def started_at(self) -> str:
-        return _iso(self.started_epoch)
+        return iso_from_epoch(self.started_epoch)
 
     def active_screener(self) -> Screener:
         screener = self.registry.screener
@@ -55,7 +53,7 @@ class Runtime:
 
     def saw_item(self) -> None:
         self.last_item_epoch = time.time()
-        self.last_item_at = _iso(self.last_item_epoch)
+        self.last_item_at = iso_from_epoch(self.last_item_epoch)
         self.metrics.last_item.set(self.last_item_epoch)
     counters: Counter[str] = field(default_factory=Counter)
     model_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="embed"))

@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> faust.App:
         web_metrics_enabled=False,
         stream_wait_empty=False,
     )
-    install_faust_patches(app, commit_fix=settings.faust_commit_fix)  # streams/faust_patches.py
+    install_faust_patches(app, commit_fix=settings.faust_commit_fix, allow_untested=settings.allow_untested_faust)  # streams/faust_patches.py
     return app
 
 

@@ -16,7 +16,6 @@ change what they patch: the worker refuses to start on one unless the override i
 
 from __future__ import annotations
 
-import os
 from importlib.metadata import PackageNotFoundError, version
 
 import faust
@@ -42,9 +41,9 @@ def untested_versions() -> list[str]:
     return out
 
 
-def check_versions() -> None:
+def check_versions(allow_untested: bool = False) -> None:
     differing = untested_versions()
-    if differing and os.environ.get(OVERRIDE_ENV, "") not in {"1", "true", "yes"}:
+    if differing and not allow_untested:
         raise SystemExit(
             "wirewatch patches private parts of faust and aiokafka and was tested only with "
             + ", ".join(f"{p}=={v}" for p, v in TESTED_VERSIONS.items())
@@ -72,9 +71,9 @@ def install_fetch_wait_fix() -> None:
     thread_cls._create_worker_consumer = _create_worker_consumer
 
 
-def install_faust_patches(app: faust.App, commit_fix: bool = True) -> None:
+def install_faust_patches(app: faust.App, commit_fix: bool = True, allow_untested: bool = False) -> None:
     """All of them, after the version check. `commit_fix=False` only for reproducing faust's loss."""
-    check_versions()
+    check_versions(allow_untested)
     install_faust_highwater_fix()
     install_fetch_wait_fix()
     if commit_fix:

@@ -13,7 +13,6 @@ import json
 import math
 import re
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, Callable
 
 import numpy as np
@@ -26,10 +25,6 @@ MAX_VECTOR_DIM = 4096
 
 class InvalidMessage(ValueError):
     """A message that cannot be parsed or validated. The text is the dead-letter reason."""
-
-
-def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def decode_json_object(raw: bytes | None, what: str, max_bytes: int | None = None) -> dict[str, Any]:

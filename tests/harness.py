@@ -16,9 +16,9 @@ from typing import Any, Callable, Iterator, TypeVar
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from slack_sdk import WebClient
 
-from streams.broker import ensure_topics, free_port, terminate, wait_for_port
-from streams.processes import spawn_python
+from streams.broker import terminate
 from streams.topics import TopicNames
+from wirewatch.local_stack import LocalStack, spawn_cli
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -36,8 +36,7 @@ def wait_for(check: Callable[[], T], timeout_s: float, what: str, interval_s: fl
 
 
 def spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    log = open(log_path, "ab")
-    return spawn_python(args, env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return spawn_cli(args, env, log_path, cwd=REPO)
 
 
 def stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM) -> None:
@@ -64,6 +63,7 @@ class Pipeline:
     worker_starts: int = 0
     http_port: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
+    stack: LocalStack | None = None
 
     @property
     def names(self) -> TopicNames:
@@ -101,19 +101,18 @@ class Pipeline:
         return env
 
     def start(self) -> "Pipeline":
-        ensure_topics(self.bootstrap, self.partitions, self.names)
-        self.sink_port = free_port()
-        self.sink = spawn(["slack-sink", "--port", str(self.sink_port), "--token", self.token], self.env(), self.workdir / "sink.log")
-        wait_for_port("127.0.0.1", self.sink_port, 20)
+        self.stack = LocalStack(self.env(), logdir=self.workdir, cwd=REPO)
+        self.stack.ensure_broker(self.partitions, self.names)
+        self.sink_port = self.stack.start_sink(self.token)
+        self.sink = self.stack.processes[-1]
         self.start_worker()
         return self
 
     def start_worker(self) -> None:
         self.worker_starts += 1
-        env = self.env()
-        self.http_port = free_port()
-        env["WIREWATCH_HTTP_PORT"] = str(self.http_port)
-        self.worker = spawn(["worker"], env, self.workdir / f"worker-{self.worker_starts}.log")
+        assert self.stack is not None, "start() first"
+        self.stack.env = self.env()  # extra_env may have changed since the last start
+        self.worker, self.http_port = self.stack.start_worker(f"worker-{self.worker_starts}")
 
     def worker_log(self) -> str:
         return "".join(p.read_text(errors="replace") for p in sorted(self.workdir.glob("worker-*.log")))

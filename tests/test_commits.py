@@ -132,12 +132,11 @@ def test_a_batch_cut_short_leaves_its_events_unacked() -> None:
 
 def test_the_fetch_loop_never_sees_a_stale_read_offset() -> None:
     """With a known "last read" offset faust drops re-read messages and folds skipped ones in as acked."""
-    import dataclasses
 
     from streams.app import create_app
     from streams.settings import Settings
 
-    app = create_app(dataclasses.replace(Settings(), broker="kafka://127.0.0.1:1"))
+    app = create_app(Settings(broker="kafka://127.0.0.1:1"))
     read_offsets = app.consumer._read_offset
     read_offsets[TP0] = 57  # what faust writes after handing over a message of an old fetch
     assert read_offsets[TP0] is None

@@ -17,6 +17,7 @@ from agents.logic.evaluation import (
     pr_curve,
     read_labelled,
 )
+from streams.settings import Settings
 from tests.harness import REPO
 
 
@@ -88,7 +89,7 @@ def test_evaluate_json_contract_on_real_matcher(embedder, tmp_path: Path, capsys
     from wirewatch.evaluate import cmd_evaluate
 
     plot = tmp_path / "pr.png"
-    code = cmd_evaluate(REPO / "tests" / "data" / "labelled-small.jsonl", REPO / "config" / "watchlists", True, plot, embedder)
+    code = cmd_evaluate(Settings(), REPO / "tests" / "data" / "labelled-small.jsonl", REPO / "config" / "watchlists", True, plot, embedder)
     assert code == 0
     out = capsys.readouterr().out
     report = json.loads(out)  # exactly one JSON object and nothing else
@@ -116,7 +117,7 @@ def test_evaluate_compare_full_counts_the_matches_the_cascade_keeps(embedder, ca
     if not BACKGROUND.is_file():
         pytest.skip(f"{BACKGROUND} is not there (the real background articles live outside the repository)")
     code = cmd_evaluate(
-        REPO / "config" / "bench" / "news-dev.jsonl", REPO / "config" / "watchlists", True, None, embedder,
+        Settings(), REPO / "config" / "bench" / "news-dev.jsonl", REPO / "config" / "watchlists", True, None, embedder,
         compare_full=True, background=BACKGROUND, background_items=200,
     )
     assert code == 0

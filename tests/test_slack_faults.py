@@ -10,7 +10,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from streams.records import Alert, NewsItem, make_alert_id, utc_now_iso
+from streams.records import Alert, NewsItem, make_alert_id
+from streams.timefmt import utc_now_iso
 from tests.harness import Pipeline, wait_for
 
 CHANNELS = ["#wirewatch-c1", "#wirewatch-c2", "#wirewatch-c3"]

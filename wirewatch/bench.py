@@ -31,15 +31,16 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 import random
-from datetime import datetime, timezone
 
 from agents.logic.alerting import decision_to_alert
 from agents.logic.screening import Screener
 from agents.logic.watchlists import load_watchlist_dir
-from streams.broker import EmbeddedBroker, ensure_topics, free_port, terminate, wait_for_port
+from streams.broker import terminate
 from streams.records import EmbeddedItem, NewsItem
-from streams.processes import spawn_python
 from streams.settings import Settings
+from streams.timefmt import epoch_of, iso_from_epoch
+from streams.topics import TopicNames
+from wirewatch.local_stack import LocalStack
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DATA = REPO / "config" / "bench" / "news-dev.jsonl"
@@ -169,7 +170,7 @@ def _produce(servers: list[str], topic: str, items: list[dict[str, Any]], rate: 
                     time.sleep(delay)
             now = time.time()
             times.append(now)
-            stamped = dict(item, published=datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="milliseconds"))
+            stamped = dict(item, published=iso_from_epoch(now))
             producer.send(topic, key=item["id"].encode(), value=json.dumps(stamped).encode())
         producer.flush(timeout=60)
     finally:
@@ -195,8 +196,6 @@ def _alert_latencies(servers: list[str], topic: str, wanted: set[str], stop: thr
     consumer.assign(tps)
     consumer.seek_to_end(*tps)
     seen: set[str] = set()
-    from datetime import datetime
-
     try:
         while not stop.is_set():
             for record in consumer:
@@ -204,7 +203,7 @@ def _alert_latencies(servers: list[str], topic: str, wanted: set[str], stop: thr
                 item_id = alert["item"]["id"]
                 if item_id in wanted and item_id not in seen and alert.get("ingested_at"):
                     seen.add(item_id)
-                    produced = datetime.fromisoformat(alert["ingested_at"].replace("Z", "+00:00")).timestamp()
+                    produced = epoch_of(alert["ingested_at"]) or record.timestamp / 1000
                     out.append(record.timestamp / 1000 - produced)
                 if stop.is_set():
                     break
@@ -232,45 +231,29 @@ def _count_alerts(servers: list[str], topic: str) -> dict[str, set[str]]:
 class Services:
     """The broker (unless WIREWATCH_BROKER is set), a Slack sink and the workers, on a fresh topic prefix."""
 
-    env: dict[str, str]
+    stack: LocalStack
     servers: list[str]
-    names: Any
-    broker: EmbeddedBroker | None
-    procs: list[subprocess.Popen[bytes]]
+    names: TopicNames
     workers: list[Worker]
     logdir: Path
 
     @classmethod
     def start(cls, workers_wanted: int) -> "Services":
-        env = dict(os.environ)
-        broker = None
-        procs: list[subprocess.Popen[bytes]] = []
-        if not env.get("WIREWATCH_BROKER"):
-            broker = EmbeddedBroker(port=free_port()).start()
-            env["WIREWATCH_BROKER"] = broker.url
-        servers = env["WIREWATCH_BROKER"].split("://", 1)[-1].split(";")
         prefix = f"bench{secrets.token_hex(3)}."
-        env.update(WIREWATCH_TOPIC_PREFIX=prefix, WIREWATCH_APP_ID=f"ww-{prefix.rstrip('.')}", WIREWATCH_PARTITIONS=str(PARTITIONS))
-        names = Settings(topic_prefix=prefix).topic_names
-        services = cls(env, servers, names, broker, procs, [], Path(env.get("WIREWATCH_DATA_DIR", "var")) / "bench")
+        env = dict(os.environ, WIREWATCH_TOPIC_PREFIX=prefix, WIREWATCH_APP_ID=f"ww-{prefix.rstrip('.')}",
+                   WIREWATCH_PARTITIONS=str(PARTITIONS), WIREWATCH_LOG_FORMAT="json")
+        logdir = Path(env.get("WIREWATCH_DATA_DIR", "var")) / "bench"
+        logdir.mkdir(parents=True, exist_ok=True)
+        stack = LocalStack(env, logdir=logdir)
         try:
-            ensure_topics(servers, PARTITIONS, names)
-            token = "xoxb-bench-" + secrets.token_hex(6)
-            sink_port = free_port()
-            procs.append(spawn_python(["slack-sink", "--port", str(sink_port), "--token", token],
-                                      env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-            wait_for_port("127.0.0.1", sink_port, 20)
-            env.update(SLACK_BOT_TOKEN=token, SLACK_API_URL=f"http://127.0.0.1:{sink_port}/api/", WIREWATCH_LOG_FORMAT="json")
-            services.logdir.mkdir(parents=True, exist_ok=True)
+            names = TopicNames(prefix)
+            services = cls(stack, stack.ensure_broker(PARTITIONS, names), names, [], logdir)
+            stack.start_sink("xoxb-bench-" + secrets.token_hex(6))
             for k in range(workers_wanted):
-                port = free_port()
-                wenv = dict(env, WIREWATCH_HTTP_PORT=str(port), WIREWATCH_DATA_DIR=str(services.logdir / f"w{k}"))
-                log = open(services.logdir / f"worker-{k}.log", "wb")
-                proc = spawn_python(["worker"], wenv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-                procs.append(proc)
-                services.workers.append(Worker(proc, port))
+                process, port = stack.start_worker(f"worker-{k}", WIREWATCH_DATA_DIR=str(logdir / f"w{k}"))
+                services.workers.append(Worker(process, port))
         except BaseException:
-            services.stop()
+            stack.stop()
             raise
         return services
 
@@ -292,14 +275,11 @@ class Services:
         return sum(w.counter(metric) for w in self.workers)
 
     def stop_workers(self) -> None:
-        for proc in self.procs[1:]:
-            terminate(proc, 10)
+        for worker in self.workers:
+            terminate(worker.process, 10)
 
     def stop(self) -> None:
-        for proc in self.procs:
-            terminate(proc, 10)
-        if self.broker is not None:
-            self.broker.stop()
+        self.stack.stop()
 
 
 MATCHED = 'wirewatch_items_total{stage="matched"}'
@@ -333,13 +313,12 @@ def _measure_latency(services: Services, items: list[dict[str, Any]], offered: f
 
 
 def run_bench(
-    n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s: float = 20.0, compare_backends: bool = False,
+    settings: Settings, n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s: float = 20.0, compare_backends: bool = False,
     background: Path | None = None, relevant_share: float = 0.02,
 ) -> dict[str, Any]:
     from agents.logic.embedder import Embedder
     from wirewatch.screening_setup import build_screener, load_glossary
 
-    settings = Settings.from_env()
     services = Services.start(workers_wanted)
     try:
         # Meanwhile, in this process: the model alone, and the naive loop's parts.
@@ -423,7 +402,7 @@ def run_bench(
 
 
 def cmd_bench(
-    n: int, as_json: bool, workers: int, latency_s: float = 20.0, compare_backends: bool = False,
+    settings: Settings, n: int, as_json: bool, workers: int, latency_s: float = 20.0, compare_backends: bool = False,
     background: Path | None = None, relevant_share: float = 0.02,
 ) -> int:
     if background is not None and not background.is_file():
@@ -432,7 +411,7 @@ def cmd_bench(
     if not 0.0 <= relevant_share <= 1.0:
         print(f"wirewatch bench: --relevant-share {relevant_share}: expected a share from 0 to 1", file=sys.stderr)
         return 2
-    result = run_bench(n, workers, latency_s=latency_s, compare_backends=compare_backends, background=background, relevant_share=relevant_share)
+    result = run_bench(settings, n, workers, latency_s=latency_s, compare_backends=compare_backends, background=background, relevant_share=relevant_share)
     if as_json:
         print(json.dumps(result))
     else:

@@ -1,260 +1,285 @@
-"""The `wirewatch` command."""
+"""The `wirewatch` command: one click group; settings are read once here and passed down."""
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import click
 
 from streams.processes import follow_parent_from_env, install_stop_signals
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError, example_env
 from wirewatch.logs import RedactSecrets
 
-
+# Commands that run until told to stop: Ctrl-C ends them successfully.
 SERVICES = frozenset({"broker", "worker", "slack-sink", "run"})
+EXAMPLE_ENV = Path("config/settings.example.env")
+
+json_flag = click.option("--json", "as_json", is_flag=True, help="print exactly one JSON object on stdout")
+watchlists_option = click.option("--watchlists", type=click.Path(path_type=Path), help="watchlist folder (default: $WIREWATCH_WATCHLISTS)")
 
 
-def _cmd_broker(args: argparse.Namespace) -> int:
-    from streams.broker import BrokerError, EmbeddedBroker, ensure_topics
-
-    try:
-        broker = EmbeddedBroker(port=args.port).start()
-    except BrokerError as exc:
-        print(f"wirewatch broker: cannot start on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    try:
-        ensure_topics([broker.bootstrap], args.partitions)
-        print(f"WIREWATCH_BROKER={broker.url}", flush=True)
-        print(f"wirewatch broker: Tansu (memory only) on {broker.bootstrap}; topics ready; Ctrl-C stops it", flush=True)
-        while broker.process is not None and broker.process.poll() is None:
-            time.sleep(0.5)
-        print("wirewatch broker: Tansu exited", file=sys.stderr)
-        return 1
-    finally:
-        broker.stop()
-
-
-def _cmd_worker(args: argparse.Namespace) -> int:
-    from wirewatch.worker import run_worker
-
-    if args.watchlists:
-        os.environ["WIREWATCH_WATCHLISTS"] = args.watchlists
-    run_worker(Settings.from_env(), loglevel=args.loglevel)
-    return 0
-
-
-def _cmd_sink(args: argparse.Namespace) -> int:
-    from wirewatch.slack_sink import serve
-
-    channels = [c for c in (args.channels or "").split(",") if c] or None
-    serve(args.port, token=args.token or os.environ.get("WIREWATCH_SINK_TOKEN", ""), channels=channels, host=args.host)
-    return 0
-
-
-def _cmd_ingest(args: argparse.Namespace) -> int:
-    from wirewatch.ingest import ingest_file
-
-    settings = Settings.from_env()
-    if not settings.broker:
-        print("WIREWATCH_BROKER is not set: start `wirewatch broker` and export the address it prints", file=sys.stderr)
-        return 2
-    path = Path(args.path)
-    if not path.is_file():
-        print(f"{path}: no such file", file=sys.stderr)
-        return 2
-    report = ingest_file(path, settings.bootstrap_servers, settings.topic_names)
-    print(f"ingested {report.sent} items, rejected {report.rejected}")
-    return 0 if report.rejected == 0 else 1
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from wirewatch.demo import SAMPLE, run_demo
-
-    if not args.demo:
-        print("only `wirewatch run --demo` exists today; use `wirewatch worker` for production", file=sys.stderr)
-        return 2
-    return run_demo(Path(args.sample) if args.sample else SAMPLE, duration_s=args.duration)
-
-
-def _cmd_watchlists_check(args: argparse.Namespace) -> int:
-    from agents.logic.watchlists import WatchlistErrors, load_watchlist_dir
-
-    directory = Path(args.dir)
-    try:
-        loaded = load_watchlist_dir(directory)
-    except WatchlistErrors as exc:
-        for error in exc.errors:
-            print(error)
-        return 1
-    for entry in loaded:
-        print(f"ok {entry.path}: {entry.watchlist.id} version {entry.version}")
-    return 0
-
-
-def _cmd_watchlists_schema(args: argparse.Namespace) -> int:
-    from wirewatch.watchlist_tools import cmd_schema
-
-    return cmd_schema(Path(args.write) if args.write else None)
-
-
-def _cmd_watchlists_test(args: argparse.Namespace) -> int:
-    from wirewatch.watchlist_tools import cmd_test
-
-    return cmd_test(Path(args.file), Path(args.data), args.against_current, Path(args.watchlists))
-
-
-def _cmd_rescreen(args: argparse.Namespace) -> int:
-    from wirewatch.rescreen import cmd_rescreen
-
-    if args.watchlists:
-        os.environ["WIREWATCH_WATCHLISTS"] = args.watchlists
-    return cmd_rescreen(args.since, args.json)
-
-
-def _cmd_status(args: argparse.Namespace) -> int:
-    from wirewatch.status import cmd_status
-
-    return cmd_status(args.url or f"http://127.0.0.1:{Settings.from_env().http_port}", args.json)
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from wirewatch.bench import cmd_bench
-
-    return cmd_bench(
-        args.items, args.json, args.workers, args.latency_seconds, args.compare_backends,
-        background=Path(args.background) if args.background else None, relevant_share=args.relevant_share,
-    )
-
-
-def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from wirewatch.evaluate import cmd_evaluate
-
-    return cmd_evaluate(
-        Path(args.data), Path(args.watchlists), args.json, Path(args.plot) if args.plot else None,
-        compare_full=args.compare_full, background=Path(args.background) if args.background else None, background_items=args.background_items,
-    )
-
-
-def _cmd_presearch_build(args: argparse.Namespace) -> int:
-    from wirewatch.screening_setup import cmd_presearch_build
-
-    return cmd_presearch_build([Path(p) for p in args.corpus], args.force)
-
-
-def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from wirewatch.evaluate import cmd_calibrate
-
-    return cmd_calibrate(Path(args.data), Path(args.watchlists), args.folds, args.json)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wirewatch", description="Streaming news alerts for trade-compliance watchlists.")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("broker", help="run the embedded Kafka-protocol broker (Tansu, memory only) in the foreground")
-    p.add_argument("--port", type=int, default=9092)
-    p.add_argument("--partitions", type=int, default=int(os.environ.get("WIREWATCH_PARTITIONS", "4")))
-    p.set_defaults(func=_cmd_broker)
-
-    p = sub.add_parser("worker", help="run the faust agents (embed, match, notify)")
-    p.add_argument("--watchlists", help="watchlist folder (default: config/watchlists or $WIREWATCH_WATCHLISTS)")
-    p.add_argument("--loglevel", default="info")
-    p.set_defaults(func=_cmd_worker)
-
-    p = sub.add_parser("slack-sink", help="run a local Slack-Web-API-compatible server")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--token", help="token to require (default: $WIREWATCH_SINK_TOKEN, or accept any)")
-    p.add_argument("--channels", help="comma-separated channel names; others get channel_not_found")
-    p.set_defaults(func=_cmd_sink)
-
-    p = sub.add_parser("ingest", help="produce news items from a JSON-lines file to the news topic")
-    p.add_argument("path")
-    p.set_defaults(func=_cmd_ingest)
-
-    p = sub.add_parser("run", help="run everything locally")
-    p.add_argument("--demo", action="store_true", help="embedded broker + Slack sink + worker + sample feed")
-    p.add_argument("--sample", help="JSON-lines feed to ingest (default: the bundled sample)")
-    p.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
-    p.set_defaults(func=_cmd_run)
-
-    p = sub.add_parser("watchlists", help="watchlist tools")
-    wsub = p.add_subparsers(dest="watchlists_command", required=True)
-    c = wsub.add_parser("check", help="validate watchlist files; errors as FILE:LINE: field: message")
-    c.add_argument("dir", nargs="?", default=os.environ.get("WIREWATCH_WATCHLISTS", "config/watchlists"))
-    c.set_defaults(func=_cmd_watchlists_check)
-    c = wsub.add_parser("schema", help="print (or --write) the JSON Schema of a watchlist file")
-    c.add_argument("--write", help="write it to this path, e.g. config/watchlist.schema.json")
-    c.set_defaults(func=_cmd_watchlists_schema)
-    c = wsub.add_parser("test", help="dry run: what a watchlist file would match in a JSON-lines news file")
-    c.add_argument("file", help="the watchlist YAML file (an edited copy)")
-    c.add_argument("--data", required=True, help="JSON lines with id, title, body")
-    c.add_argument("--against-current", action="store_true", help="compare with the same id in --watchlists")
-    c.add_argument("--watchlists", default=os.environ.get("WIREWATCH_WATCHLISTS", "config/watchlists"))
-    c.set_defaults(func=_cmd_watchlists_test)
-
-    default_watchlists = os.environ.get("WIREWATCH_WATCHLISTS", "config/watchlists")
-    p = sub.add_parser("evaluate", help="precision, recall and F1 per watchlist on labelled JSON lines")
-    p.add_argument("data", help="JSON lines with id, title, body, labels")
-    p.add_argument("--watchlists", default=default_watchlists)
-    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    p.add_argument("--plot", help="write precision-recall curves to this PNG")
-    p.add_argument("--compare-full", action="store_true", help="also run the full matcher on every item: matches the cascade keeps")
-    p.add_argument("--background", help="unlabelled JSON lines screened too (cascade figures only), e.g. a feed sample")
-    p.add_argument("--background-items", type=int, default=3000, help="how many --background items to read (default 3000)")
-    p.set_defaults(func=_cmd_evaluate)
-
-    p = sub.add_parser("presearch", help="the screening cascade's static model")
-    psub = p.add_subparsers(dest="presearch_command", required=True)
-    c = psub.add_parser("build", help="distil the static model from the installed MiniLM (offline) and calibrate it")
-    c.add_argument("--corpus", action="append", default=[], help="JSON lines (title, body) to fit on (default: the bundled dev set)")
-    c.add_argument("--force", action="store_true", help="rebuild even if it is built")
-    c.set_defaults(func=_cmd_presearch_build)
-
-    p = sub.add_parser("status", help="a running worker's readiness, lag, last item, watchlists and Slack state")
-    p.add_argument("--url", help="worker web address (default http://127.0.0.1:$WIREWATCH_HTTP_PORT)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_status)
-
-    p = sub.add_parser("bench", help="ceiling, pipeline, naive and latency figures on this machine")
-    p.add_argument("--items", type=int, default=2000)
-    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the partitions")
-    p.add_argument("--compare-backends", action="store_true", help="also time ONNX fp32 and int8 (needs the [onnx] extra)")
-    p.add_argument("--latency-seconds", type=float, default=20.0, help="how long to offer load for the latency figure")
-    p.add_argument("--background", help="JSON lines of background news: bench a firehose mix instead of the enriched dev stream")
-    p.add_argument("--relevant-share", type=float, default=0.02, help="share of dev items in the --background mix (default 0.02)")
-    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
-    p.set_defaults(func=_cmd_bench)
-
-    p = sub.add_parser("rescreen", help="re-match recent items from news.embedded with the current watchlists")
-    p.add_argument("--since", default="24h", help="how far back, e.g. 90m, 24h, 7d (default 24h)")
-    p.add_argument("--watchlists", help="watchlist folder (default: $WIREWATCH_WATCHLISTS or config/watchlists)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_rescreen)
-
-    p = sub.add_parser("calibrate", help="held-out and cross-validated quality, and recommended thresholds")
-    p.add_argument("data", help="JSON lines with id, title, body, labels")
-    p.add_argument("--watchlists", default=default_watchlists)
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=_cmd_calibrate)
-
-    args = parser.parse_args(argv)
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Streaming news alerts for trade-compliance watchlists."""
     follow_parent_from_env()  # a child of `run --demo`, bench or the tests stops when its parent dies
     install_stop_signals()  # SIGTERM stops a command the way Ctrl-C does
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactSecrets())  # the worker's own logging config does the same
     logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO lines drown the command's own output
+    ctx.obj = Settings.from_env()
+
+
+def _folder(settings: Settings, given: Path | None) -> Settings:
+    return settings if given is None else settings.model_copy(update={"watchlists_dir": given})
+
+
+@cli.command()
+@click.option("--port", type=int, default=9092, show_default=True)
+@click.option("--partitions", type=int, help="partitions per topic (default: $WIREWATCH_PARTITIONS)")
+@click.pass_obj
+def broker(settings: Settings, port: int, partitions: int | None) -> int:
+    """Run the embedded Kafka-protocol broker (Tansu, memory only) in the foreground."""
+    from streams.broker import BrokerError, EmbeddedBroker, ensure_topics
+
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+        embedded = EmbeddedBroker(port=port).start()
+    except BrokerError as exc:
+        click.echo(f"wirewatch broker: cannot start on 127.0.0.1:{port}: {exc}", err=True)
+        return 1
+    try:
+        ensure_topics([embedded.bootstrap], partitions or settings.partitions, settings.topic_names)
+        click.echo(f"WIREWATCH_BROKER={embedded.url}")
+        click.echo(f"wirewatch broker: Tansu (memory only) on {embedded.bootstrap}; topics ready; Ctrl-C stops it")
+        while embedded.process is not None and embedded.process.poll() is None:
+            time.sleep(0.5)
+        click.echo("wirewatch broker: Tansu exited", err=True)
+        return 1
+    finally:
+        embedded.stop()
+
+
+@cli.command()
+@watchlists_option
+@click.option("--loglevel", default="info", show_default=True)
+@click.pass_obj
+def worker(settings: Settings, watchlists: Path | None, loglevel: str) -> int:
+    """Run the faust agents (embed, match, notify)."""
+    from wirewatch.worker import run_worker
+
+    run_worker(_folder(settings, watchlists), loglevel=loglevel)
+    return 0
+
+
+@cli.command("slack-sink")
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--token", envvar="WIREWATCH_SINK_TOKEN", default="", help="token to require (default: $WIREWATCH_SINK_TOKEN, or accept any)")
+@click.option("--channels", default="", help="comma-separated channel names; others get channel_not_found")
+def slack_sink(port: int, host: str, token: str, channels: str) -> int:
+    """Run a local Slack-Web-API-compatible server."""
+    from wirewatch.slack_sink import serve
+
+    serve(port, token=token, channels=[c for c in channels.split(",") if c] or None, host=host)
+    return 0
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.pass_obj
+def ingest(settings: Settings, path: Path) -> int:
+    """Produce news items from a JSON-lines file to the news topic."""
+    from wirewatch.ingest import ingest_file
+
+    if not settings.broker:
+        click.echo("WIREWATCH_BROKER is not set: start `wirewatch broker` and export the address it prints", err=True)
+        return 2
+    if not path.is_file():
+        click.echo(f"{path}: no such file", err=True)
+        return 2
+    report = ingest_file(path, settings.bootstrap_servers, settings.topic_names)
+    click.echo(f"ingested {report.sent} items, rejected {report.rejected}")
+    return 0 if report.rejected == 0 else 1
+
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="embedded broker + Slack sink + worker + sample feed")
+@click.option("--sample", type=click.Path(path_type=Path), help="JSON-lines feed to ingest (default: the bundled sample)")
+@click.option("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+@click.pass_obj
+def run(settings: Settings, demo: bool, sample: Path | None, duration: float | None) -> int:
+    """Run everything locally."""
+    from wirewatch.demo import SAMPLE, run_demo
+
+    if not demo:
+        click.echo("only `wirewatch run --demo` exists today; use `wirewatch worker` for production", err=True)
+        return 2
+    return run_demo(settings, sample or SAMPLE, duration_s=duration)
+
+
+@cli.group()
+def watchlists() -> None:
+    """Check, test and describe watchlist files."""
+
+
+@watchlists.command("check")
+@click.argument("folder", required=False, type=click.Path(path_type=Path))
+@click.pass_obj
+def watchlists_check(settings: Settings, folder: Path | None) -> int:
+    """Validate watchlist files; errors as FILE:LINE: field: message."""
+    from wirewatch.watchlist_tools import cmd_check
+
+    return cmd_check(folder or settings.watchlists_dir)
+
+
+@watchlists.command("schema")
+@click.option("--write", type=click.Path(path_type=Path), help="write it to this path, e.g. config/watchlist.schema.json")
+def watchlists_schema(write: Path | None) -> int:
+    """Print (or --write) the JSON Schema of a watchlist file."""
+    from wirewatch.watchlist_tools import cmd_schema
+
+    return cmd_schema(write)
+
+
+@watchlists.command("test")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="JSON lines with id, title, body")
+@click.option("--against-current", is_flag=True, help="compare with the same id in --watchlists")
+@watchlists_option
+@click.pass_obj
+def watchlists_test(settings: Settings, file: Path, data: Path, against_current: bool, watchlists: Path | None) -> int:
+    """Dry run: what a watchlist file would match in a JSON-lines news file."""
+    from wirewatch.watchlist_tools import cmd_test
+
+    return cmd_test(settings, file, data, against_current, watchlists or settings.watchlists_dir)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@watchlists_option
+@json_flag
+@click.option("--plot", type=click.Path(path_type=Path), help="write precision-recall curves to this PNG")
+@click.option("--compare-full", is_flag=True, help="also run the full matcher on every item: matches the cascade keeps")
+@click.option("--background", type=click.Path(path_type=Path), help="unlabelled JSON lines screened too (cascade figures only)")
+@click.option("--background-items", type=int, default=3000, show_default=True, help="how many --background items to read")
+@click.pass_obj
+def evaluate(settings: Settings, data: Path, watchlists: Path | None, as_json: bool, plot: Path | None, compare_full: bool,
+             background: Path | None, background_items: int) -> int:
+    """Precision, recall and F1 per watchlist on labelled JSON lines."""
+    from wirewatch.evaluate import cmd_evaluate
+
+    return cmd_evaluate(settings, data, watchlists or settings.watchlists_dir, as_json, plot,
+                        compare_full=compare_full, background=background, background_items=background_items)
+
+
+@cli.command()
+@click.argument("data", type=click.Path(path_type=Path))
+@watchlists_option
+@click.option("--folds", type=int, default=5, show_default=True)
+@json_flag
+@click.pass_obj
+def calibrate(settings: Settings, data: Path, watchlists: Path | None, folds: int, as_json: bool) -> int:
+    """Held-out and cross-validated quality, recommended thresholds and presearch cut-offs."""
+    from wirewatch.evaluate import cmd_calibrate
+
+    return cmd_calibrate(settings, data, watchlists or settings.watchlists_dir, folds, as_json)
+
+
+@cli.group()
+def presearch() -> None:
+    """The screening cascade's static model."""
+
+
+@presearch.command("build")
+@click.option("--corpus", multiple=True, type=click.Path(path_type=Path), help="JSON lines (title, body) to fit on (default: the bundled dev set)")
+@click.option("--force", is_flag=True, help="rebuild even if it is built")
+@click.pass_obj
+def presearch_build(settings: Settings, corpus: tuple[Path, ...], force: bool) -> int:
+    """Distil the static model from the installed MiniLM (offline) and calibrate it."""
+    from wirewatch.screening_setup import cmd_presearch_build
+
+    return cmd_presearch_build(settings, list(corpus), force)
+
+
+@cli.command()
+@click.option("--url", help="worker web address (default http://127.0.0.1:$WIREWATCH_HTTP_PORT)")
+@json_flag
+@click.pass_obj
+def status(settings: Settings, url: str | None, as_json: bool) -> int:
+    """A running worker's readiness, lag, last item, watchlists and Slack state."""
+    from wirewatch.status import cmd_status
+
+    return cmd_status(url or f"http://127.0.0.1:{settings.http_port}", as_json)
+
+
+@cli.command()
+@click.option("--items", type=int, default=2000, show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True, help="worker processes sharing the partitions")
+@click.option("--compare-backends", is_flag=True, help="also time ONNX fp32 and int8 (needs the [onnx] extra)")
+@click.option("--latency-seconds", type=float, default=20.0, show_default=True, help="how long to offer load for the latency figure")
+@click.option("--background", type=click.Path(path_type=Path), help="JSON lines of background news: bench a firehose mix")
+@click.option("--relevant-share", type=float, default=0.02, show_default=True, help="share of dev items in the --background mix")
+@json_flag
+@click.pass_obj
+def bench(settings: Settings, items: int, workers: int, compare_backends: bool, latency_seconds: float, background: Path | None,
+          relevant_share: float, as_json: bool) -> int:
+    """Ceiling, pipeline, naive and latency figures on this machine."""
+    from wirewatch.bench import cmd_bench
+
+    return cmd_bench(settings, items, as_json, workers, latency_seconds, compare_backends, background=background, relevant_share=relevant_share)
+
+
+@cli.command()
+@click.option("--since", default="24h", show_default=True, help="how far back, e.g. 90m, 24h, 7d")
+@watchlists_option
+@json_flag
+@click.pass_obj
+def rescreen(settings: Settings, since: str, watchlists: Path | None, as_json: bool) -> int:
+    """Re-match recent items from news.embedded with the current watchlists."""
+    from wirewatch.rescreen import cmd_rescreen
+
+    return cmd_rescreen(_folder(settings, watchlists), since, as_json)
+
+
+@cli.command("settings")
+@click.option("--example", is_flag=True, help="print every setting with its default, as an env file")
+@click.option("--write", type=click.Path(path_type=Path), help=f"write the example to this path, e.g. {EXAMPLE_ENV}")
+@click.pass_obj
+def settings_command(settings: Settings, example: bool, write: Path | None) -> int:
+    """Show the settings in effect (tokens masked), or the example env file."""
+    if write is not None:
+        write.write_text(example_env(), encoding="utf-8")
+        click.echo(f"wrote {write}")
+    elif example:
+        click.echo(example_env(), nl=False)
+    else:
+        for name, value in settings.model_dump().items():
+            shown = "***" if name == "slack_token" and value else int(value) if isinstance(value, bool) else value
+            click.echo(f"{Settings.model_fields[name].validation_alias}={shown}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    command = next((a for a in args if not a.startswith("-")), "")
+    try:
+        result: Any = cli.main(args=args, prog_name="wirewatch", standalone_mode=False)
+    except click.exceptions.Abort:
         # Services run until they are told to stop, so that is a success; a one-shot command
         # cut short is not (130, as a shell reports Ctrl-C).
-        return 0 if args.command in SERVICES else 130
+        return 0 if command in SERVICES else 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except SettingsError as exc:
+        click.echo(f"wirewatch: invalid setting: {exc}", err=True)
+        return 2
+    return int(result or 0)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from agents.logic.evaluation import (
 from agents.logic.matcher import Decision
 from agents.logic.screening import SKIPPED_RULE, Screened, Screener, TextItem, cascade_view
 from agents.logic.watchlists import LoadedWatchlist, WatchlistErrors, load_watchlist_dir
+from streams.settings import Settings
 
 WORST_SHOWN = 5
 
@@ -75,16 +76,15 @@ def load_inputs(data: Path, watchlists: Path) -> tuple[list[LabelledItem], list[
     return read_labelled(data), load_watchlist_dir(watchlists)
 
 
-def run_matcher(items: Sequence[LabelledItem], loaded: Sequence[LoadedWatchlist], embedder=None, full: bool = False) -> Evaluation:
+def run_matcher(
+    settings: Settings, items: Sequence[LabelledItem], loaded: Sequence[LoadedWatchlist], embedder=None, full: bool = False
+) -> Evaluation:
     """Screen the items as the pipeline does; with `full`, also keep the full matcher's decisions on every item
     (scores for calibration, and the matches the cascade would have to keep)."""
     from agents.logic.embedder import Embedder
-    from streams.settings import Settings
-    from wirewatch.screening_setup import build_screener
-    from wirewatch.screening_setup import load_glossary
+    from wirewatch.screening_setup import build_screener, load_glossary
 
     embedder = embedder or Embedder()
-    settings = Settings.from_env()
     screener = build_screener(settings, loaded, embedder.encode, load_glossary(settings))
     screened = screener.screen([TextItem(i.id, i.title, i.body) for i in items], embedder.encode, full=full)
     compiled = screener.matcher.compiled
@@ -203,7 +203,7 @@ def read_background(path: Path, limit: int) -> list[LabelledItem]:
 
 
 def cmd_evaluate(
-    data: Path, watchlists: Path, as_json: bool, plot: Path | None, embedder=None,
+    settings: Settings, data: Path, watchlists: Path, as_json: bool, plot: Path | None, embedder=None,
     compare_full: bool = False, background: Path | None = None, background_items: int = 3000,
 ) -> int:
     try:
@@ -216,7 +216,7 @@ def cmd_evaluate(
         print("wirewatch evaluate: invalid watchlists:\n" + "\n".join(map(str, exc.errors)), file=sys.stderr)
         return 2
     started = time.perf_counter()
-    evaluation = run_matcher(items + extra, loaded, embedder, full=compare_full)
+    evaluation = run_matcher(settings, items + extra, loaded, embedder, full=compare_full)
     labelled = {i.id for i in items}
     report = report_of(evaluation, subset=labelled)
     elapsed = time.perf_counter() - started
@@ -278,13 +278,13 @@ def _pooled(evaluation: Evaluation, folds: int) -> tuple[Report, tuple[int, int]
     return Report(items=len(all_ids), counts=pooled), (found, total)
 
 
-def cmd_calibrate(data: Path, watchlists: Path, folds: int, as_json: bool) -> int:
+def cmd_calibrate(settings: Settings, data: Path, watchlists: Path, folds: int, as_json: bool) -> int:
     try:
         items, loaded = load_inputs(data, watchlists)
     except (DataError, WatchlistErrors) as exc:
         print(f"wirewatch calibrate: {exc}", file=sys.stderr)
         return 2
-    screened = run_matcher(items, loaded, full=True)
+    screened = run_matcher(settings, items, loaded, full=True)
     assert screened.full is not None
     # Thresholds are calibrated on the full matcher's scores: the presearch follows the thresholds.
     evaluation = dataclasses.replace(screened, screened=screened.full)

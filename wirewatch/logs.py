@@ -10,8 +10,9 @@ import json
 import logging
 import re
 import sys
-from datetime import datetime, timezone
 from typing import Any
+
+from streams.timefmt import iso_from_epoch
 
 _SECRET = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
 # Attributes every LogRecord has; anything else was passed with extra={...}.
@@ -51,7 +52,7 @@ _PLAIN = logging.Formatter()
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "ts": iso_from_epoch(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -70,9 +71,16 @@ def use_json(setting: str) -> bool:
     return not sys.stderr.isatty()
 
 
+# On a terminal, these libraries speak only when something is wrong, so that wirewatch's own
+# lines and the alert blocks stand out; JSON logs (containers, files) keep everything at `level`.
+QUIET_ON_CONSOLE = ("faust", "mode", "aiokafka", "kafka")
+
+
 def logging_config(setting: str, level: str) -> dict[str, Any]:
     """A logging.config.dictConfig for faust's worker (mode applies it at start)."""
-    formatter = {"()": JsonFormatter} if use_json(setting) else {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    as_json = use_json(setting)
+    formatter = {"()": JsonFormatter} if as_json else {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s", "datefmt": "%H:%M:%S"}
+    quiet = {} if as_json else {name: {"level": "WARNING"} for name in QUIET_ON_CONSOLE}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -80,4 +88,5 @@ def logging_config(setting: str, level: str) -> dict[str, Any]:
         "formatters": {"default": formatter},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "default", "filters": ["redact"]}},
         "root": {"level": level.upper(), "handlers": ["stderr"]},
+        "loggers": quiet,
     }

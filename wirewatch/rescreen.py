@@ -222,7 +222,7 @@ def _screen_dropped(screener: Screener, dropped: list[EmbeddedItem], encode: Enc
         writer.add(embedded, screener.decide(prepared[k], rows))
 
 
-def cmd_rescreen(since_text: str, as_json: bool) -> int:
+def cmd_rescreen(settings: Settings, since_text: str, as_json: bool) -> int:
     import json
 
     try:
@@ -230,7 +230,6 @@ def cmd_rescreen(since_text: str, as_json: bool) -> int:
     except ValueError as exc:
         print(f"wirewatch rescreen: {exc}", file=sys.stderr)
         return 2
-    settings = Settings.from_env()
     if not settings.broker:
         print("WIREWATCH_BROKER is not set: rescreen reads news.embedded from the running pipeline's broker", file=sys.stderr)
         return 2

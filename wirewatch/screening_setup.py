@@ -87,10 +87,9 @@ def build_screener(
     return Screener.build(loaded, encode, static, glossary, enabled=settings.presearch)
 
 
-def cmd_presearch_build(corpus: list[Path], force: bool) -> int:
+def cmd_presearch_build(settings: Settings, corpus: list[Path], force: bool) -> int:
     from agents.logic.embedder import Embedder
 
-    settings = Settings.from_env()
     directory = static_dir(settings)
     if is_built(directory) and not force:
         print(f"the static presearch model is already built in {directory} (--force rebuilds it)")

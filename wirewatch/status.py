@@ -7,14 +7,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime
 from typing import Any
+
+from streams.timefmt import epoch_of
 
 
 def _ago(iso: str | None, now: float) -> str:
     if not iso:
         return "never"
-    then = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    then = epoch_of(iso)
+    if then is None:
+        return iso
     return f"{iso} ({now - then:.0f} s ago)"
 
 

@@ -10,6 +10,7 @@ from typing import Sequence
 from agents.logic.evaluation import DataError, read_labelled
 from agents.logic.matcher import Decision
 from agents.logic.screening import Screened, TextItem
+from streams.settings import Settings
 from agents.logic.watchlists import (
     LoadedWatchlist,
     WatchlistErrors,
@@ -28,6 +29,19 @@ def schema_text() -> str:
         **watchlist_json_schema(),
     }
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def cmd_check(directory: Path) -> int:
+    """Validate every watchlist file in a folder; errors as FILE:LINE: field: message."""
+    try:
+        loaded = load_watchlist_dir(directory)
+    except WatchlistErrors as exc:
+        for error in exc.errors:
+            print(error)
+        return 1
+    for entry in loaded:
+        print(f"ok {entry.path}: {entry.watchlist.id} version {entry.version}")
+    return 0
 
 
 def cmd_schema(write: Path | None) -> int:
@@ -62,7 +76,7 @@ def _matches(screened: Sequence[Screened], watchlist_id: str) -> dict[str, tuple
     return out
 
 
-def cmd_test(path: Path, data: Path, against_current: bool, watchlists_dir: Path, embedder=None) -> int:
+def cmd_test(settings: Settings, path: Path, data: Path, against_current: bool, watchlists_dir: Path, embedder=None) -> int:
     """List what the watchlist in `path` would match in `data`; with against_current, the difference."""
     try:
         candidate = load_watchlist_file(path)
@@ -85,12 +99,9 @@ def cmd_test(path: Path, data: Path, against_current: bool, watchlists_dir: Path
         current = next((e for e in active if e.watchlist.id == candidate.watchlist.id), None)
 
     from agents.logic.embedder import Embedder
-    from streams.settings import Settings
-    from wirewatch.screening_setup import build_screener, ensure_static
-    from wirewatch.screening_setup import load_glossary
+    from wirewatch.screening_setup import build_screener, ensure_static, load_glossary
 
     embedder = embedder or Embedder()
-    settings = Settings.from_env()
     glossary = load_glossary(settings)
     static = ensure_static(settings, embedder.encode, glossary)
 

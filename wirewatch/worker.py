@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -11,7 +10,8 @@ import threading
 
 import faust
 
-from agents import embed, match, notify, observability
+from agents import embed, match, notify, pages, watchdogs
+from agents.health import WorkerHealth
 from agents.logic.embedder import Embedder
 from agents.logic.registry import WatchlistRegistry
 from agents.logic.slack_delivery import SlackDelivery, make_client, plain_http_refusal
@@ -49,7 +49,9 @@ def build(settings: Settings) -> tuple[faust.App, Runtime]:
     embed.register(app, runtime)
     match.register(app, runtime)
     notify.register(app, runtime)
-    observability.register(app, runtime)
+    health = WorkerHealth(app, runtime)
+    pages.register(app, health)
+    watchdogs.register(app, health)
     return app, runtime
 
 
@@ -94,8 +96,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     broker: EmbeddedBroker | None = None
     if not settings.broker:
         broker = EmbeddedBroker().start()
-        settings = dataclasses.replace(settings, broker=broker.url)
-        os.environ["WIREWATCH_BROKER"] = broker.url
+        settings = settings.model_copy(update={"broker": broker.url})
         print(f"wirewatch: started the embedded broker (memory only) at {broker.bootstrap}", flush=True)
     try:
         ensure_topics(settings.bootstrap_servers, settings.partitions, settings.topic_names)

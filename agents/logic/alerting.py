@@ -8,7 +8,8 @@ from agents.logic.gloss import GLOSS_PREFIX
 from agents.logic.matcher import Decision
 from agents.logic.staleness import DEFAULT_STALE_AFTER_S, is_stale
 from agents.logic.stories import signature, story_vector
-from streams.records import Alert, EmbeddedItem, make_alert_id, utc_now_iso
+from streams.records import Alert, EmbeddedItem, make_alert_id
+from streams.timefmt import utc_now_iso
 
 ALERT_SCHEMA_HEADER = ("wirewatch-schema", b"alert.v1")
 

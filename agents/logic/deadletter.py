@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from streams.records import utc_now_iso
+from streams.timefmt import utc_now_iso
 
 #: Larger originals are cut to this size; the header keeps the full size and hash.
 MAX_DEADLETTER_VALUE_BYTES = 256 * 1024

@@ -1,16 +1,17 @@
 """When an alert may interrupt people: immediately, in a digest every N minutes, or after quiet hours.
 
-Plain logic; agents/notify.py holds the buffered alerts and posts the digests.
+Plain logic: `DigestBuffers` holds the alerts, agents/logic/notifier.py posts the digests.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
-from typing import Any, Sequence
+from typing import Any, Generic, Sequence, TypeVar
 from zoneinfo import ZoneInfo
 
 from agents.logic.slack_render import escape_mrkdwn, safe_link, shorten
-from agents.logic.watchlists import Delivery
+from agents.logic.watchlists import Delivery, Watchlist
 from streams.records import Alert
 
 DIGEST_EVENT = "wirewatch_digest"
@@ -19,6 +20,8 @@ MAX_DIGEST_HELD = 200  # a buffer this full is posted at once, quiet hours or no
 DIGEST_TEXT_LIMIT = 3000  # Slack: section text
 HEADER_ROOM = 300
 MAX_LINK_CHARS = 1000
+
+Job = TypeVar("Job")
 
 
 def in_quiet_hours(delivery: Delivery, now: datetime) -> bool:
@@ -87,3 +90,45 @@ def render_digests(watchlist_name: str, alerts: Sequence[Alert], reason: str) ->
             "metadata": {"event_type": DIGEST_EVENT, "event_payload": {"alert_ids": [a.alert_id for a in part_alerts]}},
         }))
     return out
+
+
+@dataclass
+class DigestBuffer(Generic[Job]):
+    """Alerts of one watchlist held for one channel, posted together when `due`."""
+
+    first: datetime
+    due: datetime
+    watchlist_name: str
+    reason: str
+    jobs: list[Job] = field(default_factory=list)
+
+
+class DigestBuffers(Generic[Job]):
+    """Held alerts per (channel, watchlist id), for digest mode and quiet hours."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple[str, str], DigestBuffer[Job]] = {}
+
+    def hold(self, channel: str, watchlist: Watchlist, job: Job, now: datetime) -> bool:
+        """Buffer the job if the watchlist's delivery says so now; False: post it at once."""
+        key = (channel, watchlist.id)
+        buffer = self._buffers.get(key)
+        until = held_until(watchlist.delivery, buffer.first if buffer else now, now)
+        if until is None:
+            return False
+        if buffer is None:
+            reason = "digest" if watchlist.delivery.mode == "digest" else "held during quiet hours"
+            buffer = self._buffers[key] = DigestBuffer(first=now, due=until, watchlist_name=watchlist.name, reason=reason)
+        buffer.due = max(buffer.due, until)
+        buffer.jobs.append(job)
+        if len(buffer.jobs) >= MAX_DIGEST_HELD:
+            buffer.due = now  # capped: posted at the next tick rather than held without bound
+        return True
+
+    def take_due(self, now: datetime) -> list[tuple[str, DigestBuffer[Job]]]:
+        """Remove and return the buffers whose time has come, with their channel."""
+        due = [key for key, buffer in self._buffers.items() if buffer.due <= now]
+        return [(key[0], self._buffers.pop(key)) for key in due]
+
+    def __len__(self) -> int:
+        return sum(len(buffer.jobs) for buffer in self._buffers.values())

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
+
+from streams.timefmt import parse_time
 
 DEFAULT_STALE_AFTER_S = 48 * 3600.0
-
-
-def parse_time(text: str) -> datetime | None:
-    """ISO 8601 (with or without zone; naive means UTC) or RFC 2822 as in RSS; None when unreadable."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except (ValueError, OverflowError):
-        try:
-            parsed = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 def seconds_since(text: str) -> float | None:

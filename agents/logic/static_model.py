@@ -26,7 +26,6 @@ from scipy.sparse import csr_matrix
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "WIREWATCH_STATIC_MODEL_DIR"
 FORMAT = 2  # 2: sentence vectors from TokenTable
 PCA_DIMS = 256
 RIDGE = 0.1  # the map's regularisation; fitted on about 1,500 corpus sentences
@@ -37,10 +36,7 @@ Encode = Callable[[Sequence[str]], np.ndarray]
 
 
 def default_dir() -> Path:
-    """$WIREWATCH_STATIC_MODEL_DIR, else `.wirewatch-cache/` next to the virtual environment."""
-    configured = os.environ.get(CACHE_ENV, "").strip()
-    if configured:
-        return Path(configured)
+    """`.wirewatch-cache/` next to the virtual environment (WIREWATCH_STATIC_MODEL_DIR overrides it)."""
     return Path(sys.prefix).resolve().parent / ".wirewatch-cache" / "static-all-MiniLM-L6-v2"
 
 

@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
+
+log = logging.getLogger("wirewatch")
 
 DEFAULT_WINDOW_S = 24 * 3600.0
 DEFAULT_THRESHOLD = 0.65  # cosine; measured on tests/data/paraphrases.jsonl (see README)
@@ -88,3 +92,32 @@ class StoryIndex:
     def _prune(self, channel: str, now: float) -> None:
         kept = [p for p in self.posts.get(channel, []) if now - p.posted_at <= self.window_s]
         self.posts[channel] = kept
+
+
+class ChannelHistory(Protocol):
+    async def recent_top_level(self, channel: str, oldest: float) -> list[dict[str, Any]]: ...
+
+
+class StoryThreads:
+    """The story index of each channel, rebuilt once per worker from the channel's own history,
+    so that threading survives restarts without any state of its own."""
+
+    def __init__(self, history: ChannelHistory, window_s: float) -> None:
+        self.history = history
+        self.index = StoryIndex(window_s=window_s)
+        self._seeded: set[str] = set()
+
+    async def find(self, channel: str, story_signature: str, now: float) -> StoryPost | None:
+        """The top-level post of the same event in this channel, if one is in the window."""
+        if channel not in self._seeded:
+            self._seeded.add(channel)
+            try:
+                for payload in await self.history.recent_top_level(channel, now - self.index.window_s):
+                    self.index.add(channel, StoryPost(str(payload.get("story_signature") or ""), payload["ts"],
+                                                      str(payload["alert_id"]), float(payload["ts"])))
+            except Exception as exc:  # noqa: BLE001 - threading is a convenience; posting goes on
+                log.warning("could not read %s history for story threads: %s", channel, exc)
+        return self.index.find(channel, story_signature, now)
+
+    def add(self, channel: str, post: StoryPost) -> None:
+        self.index.add(channel, post)
