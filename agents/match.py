@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import socket
 
 import faust
 
@@ -15,7 +12,6 @@ from agents.logic.steps import AlertOut, Refusal, match_embedded
 from agents.runtime import Runtime, log
 from streams.commits import acked_only_on_success
 from streams.records import EmbeddedItem
-from streams.timefmt import utc_now_iso
 
 
 def match_batch(runtime: Runtime, raws: list[bytes | None]) -> list[tuple[EmbeddedItem, list[AlertOut]] | Refusal]:
@@ -62,29 +58,3 @@ def register(app: faust.App, runtime: Runtime) -> None:
         if age is not None:
             runtime.metrics.produce_to_alert.observe(age)
         return await topics.alerts.send(key=alert.alert_id.encode(), value=out.value, headers=alert_headers(alert, "live"))
-
-    worker_id = f"{socket.gethostname()}:{os.getpid()}"
-    announced = False
-
-    @app.timer(interval=settings.reload_interval_s, name="watchlists-reload")
-    async def reload_watchlists() -> None:
-        try:
-            await reload_once()
-        except Exception:  # noqa: BLE001 - the timer must keep running: the next edit may be good
-            log.exception("watchlist reload failed; the active set is unchanged and the folder is checked again")
-
-    async def reload_once() -> None:
-        # Runs in the match pool, so a swap never lands in the middle of a match batch:
-        # each batch is matched with exactly one version, which its alerts carry.
-        nonlocal announced
-        outcome = await runtime.off_loop(runtime.match_pool, runtime.registry.reload)
-        runtime.metrics.set_watchlists(outcome.versions)
-        if outcome.changed or not announced:
-            event: dict[str, object] = (
-                {"event": "watchlists.activated" if announced else "watchlists.active", "versions": outcome.versions}
-                if outcome.ok
-                else {"event": "watchlists.rejected", "errors": outcome.errors, "active_versions": outcome.versions}
-            )
-            event.update(worker=worker_id, at=utc_now_iso(), folder=str(settings.watchlists_dir))
-            announced = True
-            await topics.watchlist_events.send(key=b"watchlists", value=json.dumps(event, ensure_ascii=False).encode())

@@ -22,6 +22,17 @@ from streams.broker import free_port, wait_for_port  # noqa: E402
 from tests.harness import REPO, Pipeline, stop  # noqa: E402
 
 
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each test carries its tier's mark (its folder), so `-m unit` and the like select by tier."""
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
+
+
 @pytest.fixture(scope="session")
 def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """WIREWATCH_TEST_BROKER if given (any Kafka), else `wirewatch broker` as its own process."""

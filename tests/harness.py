@@ -21,6 +21,8 @@ from streams.topics import TopicNames
 from wirewatch.local_stack import LocalStack, spawn_cli
 
 REPO = Path(__file__).resolve().parent.parent
+# The bundled sample feed: the seed story (three watchlists) and five negatives.
+SAMPLE = [json.loads(line) for line in (REPO / "config" / "sample-news.jsonl").read_text().splitlines() if line.strip()]
 T = TypeVar("T")
 
 

@@ -312,6 +312,61 @@ def _measure_latency(services: Services, items: list[dict[str, Any]], offered: f
     return sorted(latencies)
 
 
+def _compare_backends(items: list[dict[str, Any]], embedder: Any, screener: Screener) -> dict[str, Any]:
+    from wirewatch.backends import compare
+
+    texts = [text for item in items[:300] for text in screener.prepare(item["title"], item["body"]).texts]
+    backends = compare(texts, min(300, len(items)), embedder.encode, embedder.batch_size)
+    _log(f"backends on {min(300, len(items))} items: {backends}")
+    return backends
+
+
+def _measure_pipeline(services: Services, items: list[dict[str, Any]]) -> tuple[float, float]:
+    """Items/s through the running workers, and the share that reached the transformer."""
+    warm = _renamed(bench_items(40), "warm")  # first batches pay for lazy initialisation
+    _produce(services.servers, services.names.news, warm)
+    _wait_matched(services.workers, len(warm), 120)
+    base = services.total(MATCHED)
+    embedded_before, candidates_before = services.total(EMBEDDED), services.total(CANDIDATES)
+    started = time.perf_counter()
+    _produce(services.servers, services.names.news, items)
+    finished = _wait_matched(services.workers, base + len(items), max(120, len(items) / 5))
+    pipeline = len(items) / (finished - started)
+    candidate_share = (services.total(CANDIDATES) - candidates_before) / max(1.0, services.total(EMBEDDED) - embedded_before)
+    _log(f"pipeline {pipeline:.1f} items/s ({len(services.workers)} worker(s)); {candidate_share:.1%} reached the transformer")
+    return pipeline, candidate_share
+
+
+def _result(
+    *, ceiling: float, pipeline: float, naive: float, p50: float, p99: float, offered: float, embedder: Any, settings: Settings,
+    rss: float, services: Services, n: int, latencies: list[float], blocks: float, loop_max: float, n_background: int,
+    n_relevant: int, candidate_share: float, background_alerts: int, backends: dict[str, Any],
+) -> dict[str, Any]:
+    """The --json object, from run_bench's measurements."""
+    return {
+        "ceiling_items_per_s": round(ceiling, 2),
+        "pipeline_items_per_s": round(pipeline, 2),
+        "naive_items_per_s": round(naive, 2),
+        "p50_ms": round(p50, 1),
+        "p99_ms": round(p99, 1),
+        "offered_items_per_s": round(offered, 2),
+        "backend": embedder.backend,
+        "batch_size": embedder.batch_size,  # sentences per forward pass
+        "items_per_model_call": settings.embed_batch,
+        "cpu_count": os.cpu_count(),
+        "worker_rss_mb": round(rss, 1),
+        "workers": len(services.workers),
+        "items": n,
+        "latency_samples": len(latencies),
+        "event_loop_blocks_over_100ms": int(blocks),
+        "event_loop_block_max_ms": round(loop_max * 1000, 1),
+        "mix": {"background": n_background, "relevant": n_relevant},
+        "candidate_share": round(candidate_share, 4),
+        "alerts_per_10k_background": round(background_alerts * 10_000 / n_background, 1) if n_background else None,
+        **({"backends": backends} if backends else {}),
+    }
+
+
 def run_bench(
     settings: Settings, n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s: float = 20.0, compare_backends: bool = False,
     background: Path | None = None, relevant_share: float = 0.02,
@@ -332,27 +387,10 @@ def run_bench(
         services.wait_ready()
         ceiling = measure_ceiling(items, embedder, screener)
         _log(f"ceiling {ceiling:.1f} items/s")
-        backends: dict[str, Any] = {}
-        if compare_backends:
-            from wirewatch.backends import compare
+        backends = _compare_backends(items, embedder, screener) if compare_backends else {}
 
-            texts = [text for item in items[:300] for text in screener.prepare(item["title"], item["body"]).texts]
-            backends = compare(texts, min(300, n), embedder.encode, embedder.batch_size)
-            _log(f"backends on {min(300, n)} items: {backends}")
-
-        # Warm the workers (first batches pay for lazy initialisation), then measure.
-        warm = _renamed(bench_items(40), "warm")
-        _produce(services.servers, services.names.news, warm)
-        _wait_matched(services.workers, len(warm), 120)
-        base = services.total(MATCHED)
-        embedded_before, candidates_before = services.total(EMBEDDED), services.total(CANDIDATES)
         blocks_before = _loop_blocks(services)
-        started = time.perf_counter()
-        _produce(services.servers, services.names.news, items)
-        finished = _wait_matched(services.workers, base + n, max(120, n / 5))
-        pipeline = n / (finished - started)
-        candidate_share = (services.total(CANDIDATES) - candidates_before) / max(1.0, services.total(EMBEDDED) - embedded_before)
-        _log(f"pipeline {pipeline:.1f} items/s ({len(services.workers)} worker(s)); {candidate_share:.1%} reached the transformer")
+        pipeline, candidate_share = _measure_pipeline(services, items)
 
         # Latency at half that rate, long enough for a steady state.
         offered = pipeline / 2
@@ -375,28 +413,9 @@ def run_bench(
         plain = Embedder(batch_size=32, workers=1)
         naive = measure_naive(services.servers, services.names.news, services.names.alerts + ".naive", naive_n, plain, screener)
         _log(f"naive {naive:.1f} items/s over {naive_n} items")
-        return {
-            "ceiling_items_per_s": round(ceiling, 2),
-            "pipeline_items_per_s": round(pipeline, 2),
-            "naive_items_per_s": round(naive, 2),
-            "p50_ms": round(p50, 1),
-            "p99_ms": round(p99, 1),
-            "offered_items_per_s": round(offered, 2),
-            "backend": embedder.backend,
-            "batch_size": embedder.batch_size,  # sentences per forward pass
-            "items_per_model_call": settings.embed_batch,
-            "cpu_count": os.cpu_count(),
-            "worker_rss_mb": round(rss, 1),
-            "workers": len(services.workers),
-            "items": n,
-            "latency_samples": len(latencies),
-            "event_loop_blocks_over_100ms": int(blocks),
-            "event_loop_block_max_ms": round(loop_max * 1000, 1),
-            "mix": {"background": n_background, "relevant": n_relevant},
-            "candidate_share": round(candidate_share, 4),
-            "alerts_per_10k_background": round(background_alerts * 10_000 / n_background, 1) if n_background else None,
-            **({"backends": backends} if backends else {}),
-        }
+        return _result(
+            ceiling=ceiling, pipeline=pipeline, naive=naive, p50=p50, p99=p99, offered=offered, embedder=embedder, settings=settings, rss=rss, services=services, n=n, latencies=latencies, blocks=blocks, loop_max=loop_max, n_background=n_background, n_relevant=n_relevant, candidate_share=candidate_share, background_alerts=background_alerts, backends=backends,
+        )
     finally:
         services.stop()
 

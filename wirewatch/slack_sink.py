@@ -171,14 +171,9 @@ class SlackSink:
         text = params.get("text")
         blocks = _maybe_json(params.get("blocks"))
         metadata = _maybe_json(params.get("metadata"))
-        if not text and not blocks:
-            return self._err("no_text")
-        if text is not None and len(str(text)) > TEXT_LIMIT:
-            return self._err("msg_too_long")
-        if blocks is not None and (not isinstance(blocks, list) or len(blocks) > BLOCKS_LIMIT):
-            return self._err("invalid_blocks")
-        if metadata is not None and (not isinstance(metadata, dict) or "event_type" not in metadata or len(json.dumps(metadata)) > METADATA_LIMIT):
-            return self._err("invalid_metadata_format")
+        refusal = _refusal(text, blocks, metadata)
+        if refusal:
+            return self._err(refusal)
         thread_ts = str(params.get("thread_ts") or "") or None
         parent = None
         if thread_ts:
@@ -206,12 +201,7 @@ class SlackSink:
             message["thread_ts"] = parent["ts"]
             parent["thread_ts"] = parent["ts"]
             parent["reply_count"] = parent.get("reply_count", 0) + 1
-        channel.messages.append(message)
-        channel.stored += 1
-        if len(channel.messages) > self.max_history:
-            excess = len(channel.messages) - self.max_history
-            del channel.messages[:excess]
-            self.dropped += excess
+        self._store(channel, message)
         if faults.hang_after_store_s > 0:
             await asyncio.sleep(faults.hang_after_store_s)
         if faults.drop_after_store_next > 0:
@@ -221,6 +211,14 @@ class SlackSink:
                 transport.abort()
             raise asyncio.CancelledError()
         return self._ok(channel=channel.id, ts=message["ts"], message=message)
+
+    def _store(self, channel: Channel, message: dict[str, Any]) -> None:
+        channel.messages.append(message)
+        channel.stored += 1
+        if len(channel.messages) > self.max_history:
+            excess = len(channel.messages) - self.max_history
+            del channel.messages[:excess]
+            self.dropped += excess
 
     async def conversations_list(self, request: web.Request, params: dict[str, Any]) -> web.StreamResponse:
         if self.allowed is not None:
@@ -305,6 +303,19 @@ class SlackSink:
         app.router.add_post("/_sink/faults", self.set_faults)
         app.router.add_get("/_sink/stats", self.stats)
         return app
+
+
+def _refusal(text: Any, blocks: Any, metadata: Any) -> str:
+    """Slack's error code for a message it would not store ('' if it would)."""
+    if not text and not blocks:
+        return "no_text"
+    if text is not None and len(str(text)) > TEXT_LIMIT:
+        return "msg_too_long"
+    if blocks is not None and (not isinstance(blocks, list) or len(blocks) > BLOCKS_LIMIT):
+        return "invalid_blocks"
+    if metadata is not None and (not isinstance(metadata, dict) or "event_type" not in metadata or len(json.dumps(metadata)) > METADATA_LIMIT):
+        return "invalid_metadata_format"
+    return ""
 
 
 def _maybe_json(value: Any) -> Any:

@@ -117,16 +117,21 @@ def cmd_test(settings: Settings, path: Path, data: Path, against_current: bool, 
         print(f"\nMATCH {item_id}: {result.item.title[:110]}")
         for line in _describe(decision):
             print(f"    {line}")
-    if not against_current:
-        return 0
-    print()
-    if current is None:
-        print(f"--against-current: {watchlists_dir} has no watchlist {wid!r}; every match above is new")
-        return 0
-    if current.version == candidate.version:
-        print(f"--against-current: {current.path} has the same content (version {current.version}); nothing changes")
-        return 0
-    old = _matches(screened_with(current), wid)
+    if against_current:
+        print()
+        if current is None:
+            print(f"--against-current: {watchlists_dir} has no watchlist {wid!r}; every match above is new")
+        elif current.version == candidate.version:
+            print(f"--against-current: {current.path} has the same content (version {current.version}); nothing changes")
+        else:
+            _print_difference(current, candidate, new, _matches(screened_with(current), wid), new_screened)
+    return 0
+
+
+def _print_difference(
+    current: LoadedWatchlist, candidate: LoadedWatchlist, new: dict[str, tuple[Screened, Decision]],
+    old: dict[str, tuple[Screened, Decision]], new_screened: list[Screened],
+) -> None:
     gained = [i for i in new if i not in old]
     lost = [i for i in old if i not in new]
     print(
@@ -141,4 +146,3 @@ def cmd_test(settings: Settings, path: Path, data: Path, against_current: bool, 
             if label == "LOST":
                 now = next(r for r in new_screened if r.item.id == item_id).decisions[0]
                 print(f"      now: score {now.score:.3f}, {now.evidence['rule']}")
-    return 0

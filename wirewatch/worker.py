@@ -10,7 +10,7 @@ import threading
 
 import faust
 
-from agents import embed, match, notify, pages, watchdogs
+from agents import embed, match, notify, pages, reload, watchdogs
 from agents.health import WorkerHealth
 from agents.logic.embedder import Embedder
 from agents.logic.registry import WatchlistRegistry
@@ -48,6 +48,7 @@ def build(settings: Settings) -> tuple[faust.App, Runtime]:
     runtime.metrics.set_watchlists(registry.versions)
     embed.register(app, runtime)
     match.register(app, runtime)
+    reload.register(app, runtime)
     notify.register(app, runtime)
     health = WorkerHealth(app, runtime)
     pages.register(app, health)

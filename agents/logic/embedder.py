@@ -35,6 +35,7 @@ class Embedder:
     def __init__(self, batch_size: int = 4, workers: int | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        _quiet_transformers()
         self.batch_size = batch_size
         self.model_name = MODEL_NAME
         self.workers = workers or default_model_workers()
@@ -81,3 +82,12 @@ class Embedder:
             for part, vectors in zip(parts, results):
                 out[part] = vectors
             return out
+
+
+def _quiet_transformers() -> None:
+    """The model loads from a local file: transformers' load report (an expected unused key) and
+    its progress bar would only bury the worker's own start-up lines."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()

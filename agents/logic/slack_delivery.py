@@ -49,6 +49,15 @@ class Superseded(Exception):
 
 
 @dataclass(frozen=True)
+class _Retry:
+    """A failed attempt worth repeating; `uncertain_since` when the message may have been stored."""
+
+    reason: str
+    uncertain_since: float | None = None
+    counts: bool = True  # False: a rate limit, which waits its Retry-After instead of a back-off
+
+
+@dataclass(frozen=True)
 class Posted:
     channel_id: str
     ts: str
@@ -235,56 +244,66 @@ class SlackDelivery:
         async with self.pacer.lock(channel):
             while True:
                 if uncertain_since is not None:
-                    try:
-                        existing = await self.find_posted(channel, alert_id, uncertain_since - 5, message.get("thread_ts"))
-                    except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                        if isinstance(exc, SlackApiError) and _error_code(exc) in PERMANENT_ERRORS:
-                            raise PermanentSlackError(_error_code(exc), channel) from None
-                        existing = None
-                        attempt += 1
-                        await self._sleep_backoff(channel, attempt, started, f"history check failed: {_describe(exc)}")
-                        continue
+                    existing, trouble = await self._earlier_post(channel, message, alert_id, uncertain_since)
                     if existing is not None:
                         self._note("posted", channel)
                         return existing
+                    if trouble:
+                        attempt += 1
+                        await self._sleep_backoff(channel, attempt, started, trouble)
+                        continue
                 await self.pacer.wait_turn(channel)
                 if still_ours is not None and not still_ours():
                     raise Superseded(alert_id)
-                attempt_started = time.time()
-                self.in_flight += 1
-                try:
-                    response = await self.client.chat_postMessage(channel=channel, **message)
-                    self.posts += 1
-                    self._note("posted", channel)
-                    self._channel_ids.setdefault(channel.lstrip("#"), response["channel"])
-                    return Posted(response["channel"], response["ts"])
-                except SlackApiError as exc:
-                    status = exc.response.status_code
-                    code = _error_code(exc)
-                    if status == 429 or code == "ratelimited":
-                        retry_after = _retry_after(exc)
-                        self.retries += 1
-                        if self.observer is not None:
-                            self.observer("retry", channel, "ratelimited")
-                        log.info("slack 429 on %s; waiting %.1fs", channel, retry_after)
-                        self.pacer.back_off(channel, retry_after)
-                        continue
-                    if code in PERMANENT_ERRORS or (400 <= status < 500 and status != 408):
-                        self.failures += 1
-                        self._note("failure", channel, code or f"http_{status}")
-                        raise PermanentSlackError(code or f"http_{status}", channel) from None
-                    # 5xx: the message may or may not have been stored.
-                    uncertain_since = uncertain_since or attempt_started
-                    reason = f"HTTP {status} {code}"
-                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                    uncertain_since = uncertain_since or attempt_started
-                    reason = _describe(exc)
-                finally:
-                    self.in_flight -= 1
-                attempt += 1
+                outcome = await self._attempt(channel, message)
+                if isinstance(outcome, Posted):
+                    return outcome
+                if outcome.uncertain_since is not None:
+                    uncertain_since = uncertain_since or outcome.uncertain_since
+                if outcome.counts:
+                    attempt += 1
+                    self.retries += 1
+                    self._note("retry", channel, outcome.reason)
+                    await self._sleep_backoff(channel, attempt, started, outcome.reason)
+
+    async def _earlier_post(self, channel: str, message: dict[str, Any], alert_id: str, since: float) -> tuple[Posted | None, str]:
+        """The earlier attempt's message if it landed, and why the history could not be read ('' if it could)."""
+        try:
+            return await self.find_posted(channel, alert_id, since - 5, message.get("thread_ts")), ""
+        except (SlackApiError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            if isinstance(exc, SlackApiError) and _error_code(exc) in PERMANENT_ERRORS:
+                raise PermanentSlackError(_error_code(exc), channel) from None
+            return None, f"history check failed: {_describe(exc)}"
+
+    async def _attempt(self, channel: str, message: dict[str, Any]) -> "Posted | _Retry":
+        """One chat.postMessage: the post, or why to try again; PermanentSlackError when no retry can help."""
+        attempt_started = time.time()
+        self.in_flight += 1
+        try:
+            response = await self.client.chat_postMessage(channel=channel, **message)
+            self.posts += 1
+            self._note("posted", channel)
+            self._channel_ids.setdefault(channel.lstrip("#"), response["channel"])
+            return Posted(response["channel"], response["ts"])
+        except SlackApiError as exc:
+            status, code = exc.response.status_code, _error_code(exc)
+            if status == 429 or code == "ratelimited":
+                retry_after = _retry_after(exc)
                 self.retries += 1
-                self._note("retry", channel, reason)
-                await self._sleep_backoff(channel, attempt, started, reason)
+                if self.observer is not None:
+                    self.observer("retry", channel, "ratelimited")
+                log.info("slack 429 on %s; waiting %.1fs", channel, retry_after)
+                self.pacer.back_off(channel, retry_after)
+                return _Retry("ratelimited", counts=False)  # refused, so certainly not stored
+            if code in PERMANENT_ERRORS or (400 <= status < 500 and status != 408):
+                self.failures += 1
+                self._note("failure", channel, code or f"http_{status}")
+                raise PermanentSlackError(code or f"http_{status}", channel) from None
+            return _Retry(f"HTTP {status} {code}", uncertain_since=attempt_started)  # 5xx: it may have been stored
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            return _Retry(_describe(exc), uncertain_since=attempt_started)
+        finally:
+            self.in_flight -= 1
 
     async def _sleep_backoff(self, channel: str, attempt: int, started: float, reason: str) -> None:
         if self.give_up_after_s is not None and time.monotonic() - started > self.give_up_after_s:

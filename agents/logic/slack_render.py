@@ -60,6 +60,16 @@ def _bold_hits(sentence: str, found_terms: list[str]) -> str:
     return escaped
 
 
+def _why(evidence: dict[str, Any]) -> str:
+    """The terms and the exemplar that made the match, for the analyst reading the alert."""
+    matched = evidence.get("matched", [])
+    terms = [f"{m['kind']} “{escape_mrkdwn(shorten(str(m.get('text', '')), 80))}”" for m in matched if m.get("kind") in ("keyword", "entity")][:4]
+    exemplar = next((m for m in matched if m.get("kind") == "exemplar"), None)
+    if exemplar is not None:
+        terms.append(f"like “{escape_mrkdwn(shorten(str(exemplar.get('text', '')), 120))}”")
+    return shorten("Why: " + "; ".join(terms), CONTEXT_TEXT_LIMIT) if terms else "Why: semantic similarity"
+
+
 def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str, Any]:
     """chat.postMessage arguments (text, blocks, metadata) for one alert."""
     item = alert.item
@@ -75,20 +85,12 @@ def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str,
 
     found = [m.get("found", "") for m in ev.get("matched", []) if m.get("kind") in ("keyword", "entity", "context")]
     sentence = _bold_hits(shorten(str(ev.get("sentence", "")), SENTENCE_LIMIT), found)
-    why_terms = [
-        f"{m['kind']} “{escape_mrkdwn(shorten(str(m.get('text', '')), 80))}”"
-        for m in ev.get("matched", [])
-        if m.get("kind") in ("keyword", "entity")
-    ][:4]
-    exemplar = next((m for m in ev.get("matched", []) if m.get("kind") == "exemplar"), None)
-    if exemplar is not None:
-        why_terms.append(f"like “{escape_mrkdwn(shorten(str(exemplar.get('text', '')), 120))}”")
     score_line = (
         f"score {float(scores.get('final', alert.score)):.2f} (threshold {float(scores.get('threshold', 0)):.2f}; "
         f"semantic {float(scores.get('semantic', 0)):.2f}, lexical {float(scores.get('lexical', 0)):.2f}, "
         f"counter {float(scores.get('counter', 0)):.2f})"
     )
-    why = shorten("Why: " + "; ".join(why_terms), CONTEXT_TEXT_LIMIT) if why_terms else "Why: semantic similarity"
+    why = _why(ev)
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": shorten(f"{headline}\n{source} · {published}", SECTION_TEXT_LIMIT)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": shorten(f"{watch}\n> {sentence}", SECTION_TEXT_LIMIT)}},

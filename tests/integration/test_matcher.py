@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -10,9 +9,8 @@ from agents.logic.chunking import chunk_item
 from agents.logic.matcher import Matcher
 from agents.logic.watchlists import load_watchlist_dir
 from streams.records import NewsItem
-from tests.harness import REPO
+from tests.harness import REPO, SAMPLE
 
-SAMPLE = [json.loads(line) for line in (REPO / "config" / "sample-news.jsonl").read_text().splitlines() if line.strip()]
 
 
 @pytest.fixture(scope="module")

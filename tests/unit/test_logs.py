@@ -36,3 +36,12 @@ def test_token_is_masked_in_message_extra_and_traceback(formatter: logging.Forma
     if isinstance(formatter, JsonFormatter):
         first = json.loads(text.splitlines()[0])
         assert "xoxb-***" in first["exc"] and "xoxb-***" in first["detail"] and "xoxb-***" in first["headers"]
+
+
+def test_console_logs_keep_library_chatter_below_warning() -> None:
+    """On a terminal, faust's INFO lines would drown the alert blocks; in JSON they stay."""
+    from wirewatch.logs import logging_config
+
+    console = logging_config("console", "info")
+    assert console["loggers"]["faust"] == {"level": "WARNING"} and "wirewatch" not in console["loggers"]
+    assert logging_config("json", "info")["loggers"] == {}

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness import REPO, Pipeline, wait_for
-from tests.test_matcher import SAMPLE
+from tests.harness import REPO, SAMPLE, Pipeline, wait_for
 
 SILENCE_S = 10
 
