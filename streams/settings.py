@@ -1,4 +1,4 @@
-"""Runtime settings: one typed table, read once from the environment at the entry point.
+"""Runtime settings: one typed table, read once from the environment (and `.env`) at the entry point.
 
 Each field names its environment variable and says what it does; `config/settings.example.env`
 is generated from this table (`wirewatch settings --example`), so the two cannot drift apart.
@@ -28,7 +28,9 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     """Everything a worker, the CLI and the tests need to agree on."""
 
-    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, env_ignore_empty=True, extra="ignore")
+    # Variables already in the environment win over a `.env` file in the working directory.
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, env_ignore_empty=True, extra="ignore",
+                                      env_file=".env", env_file_encoding="utf-8")
 
     broker: str = _setting("", "WIREWATCH_BROKER", "Kafka bootstrap as kafka://host:port[;host:port]. Empty: the worker "
                            "starts the embedded, memory-only Tansu broker itself (data is lost when it stops).")

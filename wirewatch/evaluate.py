@@ -26,6 +26,7 @@ from agents.logic.evaluation import (
     pr_curve,
     read_labelled,
 )
+from agents.logic.evidence_text import describe
 from agents.logic.matcher import Decision
 from agents.logic.screening import SKIPPED_RULE, Screened, Screener, TextItem, cascade_view
 from agents.logic.watchlists import LoadedWatchlist, WatchlistErrors, load_watchlist_dir
@@ -139,15 +140,9 @@ def _mistakes(evaluation: Evaluation) -> tuple[list[tuple[LabelledItem, Decision
 
 
 def _why(decision: Decision) -> str:
-    ev = decision.evidence
-    s = ev["scores"]
-    if ev["rule"] == SKIPPED_RULE:
-        return ev["rule"]
-    terms = ", ".join(f"{m['kind']}:{m['text']}" for m in ev["matched"] if m["kind"] != "exemplar") or "no terms"
-    return (
-        f"score {s['final']:.3f} (threshold {s['threshold']}; semantic {s['semantic']:.3f}, lexical {s['lexical']:.2f}, "
-        f"counter {s['counter']:.3f}); rule: {ev['rule']}; {terms}\n        sentence: {ev['sentence'][:160]}"
-    )
+    if decision.evidence.get("rule") == SKIPPED_RULE:
+        return SKIPPED_RULE
+    return "\n        ".join(describe(decision.evidence, decision.score, sentence_chars=160))
 
 
 def print_report(evaluation: Evaluation, report: Report, elapsed_s: float, out=sys.stdout) -> None:

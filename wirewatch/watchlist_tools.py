@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from agents.logic.evaluation import DataError, read_labelled
+from agents.logic.evidence_text import describe, score_line
 from agents.logic.matcher import Decision
 from agents.logic.screening import Screened, TextItem
 from streams.settings import Settings
@@ -54,17 +55,7 @@ def cmd_schema(write: Path | None) -> int:
 
 
 def _describe(decision: Decision) -> list[str]:
-    ev = decision.evidence
-    s = ev["scores"]
-    terms = [f"{m['kind']} {m['text']!r} ({m['found']})" for m in ev["matched"] if m["kind"] != "exemplar"]
-    exemplar = ev["matched"][0]
-    return [
-        f"score {s['final']:.3f} >= {s['threshold']} by rule {ev['rule']!r}: semantic {s['semantic']:.3f}, "
-        f"lexical {s['lexical']:.2f}, counter {s['counter']:.3f}",
-        f"sentence: {ev['sentence'][:200]}",
-        f"closest exemplar: {exemplar['text'][:120]}",
-        "terms: " + ("; ".join(terms) if terms else "none"),
-    ]
+    return describe(decision.evidence, decision.score)
 
 
 def _matches(screened: Sequence[Screened], watchlist_id: str) -> dict[str, tuple[Screened, Decision]]:
@@ -145,4 +136,4 @@ def _print_difference(
             print(f"      {_describe(decision)[0]}")
             if label == "LOST":
                 now = next(r for r in new_screened if r.item.id == item_id).decisions[0]
-                print(f"      now: score {now.score:.3f}, {now.evidence['rule']}")
+                print(f"      now: {score_line(now.evidence, now.score)}, rule: {now.evidence.get('rule', '-')}")

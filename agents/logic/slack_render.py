@@ -11,6 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from agents.logic.evidence_text import closest_exemplar, matched_terms, score_line
 from streams.records import Alert
 
 SECTION_TEXT_LIMIT = 3000  # Slack: section text
@@ -62,11 +63,10 @@ def _bold_hits(sentence: str, found_terms: list[str]) -> str:
 
 def _why(evidence: dict[str, Any]) -> str:
     """The terms and the exemplar that made the match, for the analyst reading the alert."""
-    matched = evidence.get("matched", [])
-    terms = [f"{m['kind']} “{escape_mrkdwn(shorten(str(m.get('text', '')), 80))}”" for m in matched if m.get("kind") in ("keyword", "entity")][:4]
-    exemplar = next((m for m in matched if m.get("kind") == "exemplar"), None)
-    if exemplar is not None:
-        terms.append(f"like “{escape_mrkdwn(shorten(str(exemplar.get('text', '')), 120))}”")
+    terms = [f"{m['kind']} “{escape_mrkdwn(shorten(str(m.get('text', '')), 80))}”" for m in matched_terms(evidence)][:4]
+    exemplar = closest_exemplar(evidence)
+    if exemplar:
+        terms.append(f"like “{escape_mrkdwn(shorten(exemplar, 120))}”")
     return shorten("Why: " + "; ".join(terms), CONTEXT_TEXT_LIMIT) if terms else "Why: semantic similarity"
 
 
@@ -74,7 +74,6 @@ def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str,
     """chat.postMessage arguments (text, blocks, metadata) for one alert."""
     item = alert.item
     ev = alert.evidence
-    scores = ev.get("scores", {})
     title = escape_mrkdwn(shorten(item.title, HEADLINE_LIMIT))
     link = safe_link(item.url)
     headline = f"*<{link}|{title}>*" if link else f"*{title}*"
@@ -85,11 +84,6 @@ def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str,
 
     found = [m.get("found", "") for m in ev.get("matched", []) if m.get("kind") in ("keyword", "entity", "context")]
     sentence = _bold_hits(shorten(str(ev.get("sentence", "")), SENTENCE_LIMIT), found)
-    score_line = (
-        f"score {float(scores.get('final', alert.score)):.2f} (threshold {float(scores.get('threshold', 0)):.2f}; "
-        f"semantic {float(scores.get('semantic', 0)):.2f}, lexical {float(scores.get('lexical', 0)):.2f}, "
-        f"counter {float(scores.get('counter', 0)):.2f})"
-    )
     why = _why(ev)
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": shorten(f"{headline}\n{source} · {published}", SECTION_TEXT_LIMIT)}},
@@ -98,7 +92,7 @@ def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str,
             "type": "context",
             "elements": [
                 {"type": "mrkdwn", "text": shorten(why, CONTEXT_TEXT_LIMIT)},
-                {"type": "mrkdwn", "text": f"{score_line} · item `{escape_mrkdwn(shorten(item.id, 120))}` · alert `{alert.alert_id}`"},
+                {"type": "mrkdwn", "text": f"{score_line(ev, alert.score)} · item `{escape_mrkdwn(shorten(item.id, 120))}` · alert `{alert.alert_id}`"},
             ],
         },
     ]
@@ -128,15 +122,11 @@ def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str,
 def render_console(alert: Alert) -> str:
     """A plain, readable line block for a terminal."""
     ev = alert.evidence
-    scores = ev.get("scores", {})
-    terms = ", ".join(
-        f"{m['kind']}:{m.get('found', m.get('text', ''))}" for m in ev.get("matched", []) if m.get("kind") in ("keyword", "entity")
-    )
+    terms = ", ".join(f"{m['kind']}:{m.get('found', m.get('text', ''))}" for m in matched_terms(ev))
     return (
         f"ALERT [{alert.watchlist_id}/{alert.severity}] {alert.item.title}\n"
         f"  source: {alert.item.source or alert.item.url or '-'}  published: {alert.item.published or '-'}\n"
         f"  why: {shorten(str(ev.get('sentence', '')), 200)}\n"
-        f"  evidence: {terms or 'semantic only'}  score={float(scores.get('final', alert.score)):.2f} "
-        f"(semantic {float(scores.get('semantic', 0)):.2f}, rule: {ev.get('rule', '-')})\n"
+        f"  evidence: {terms or 'semantic only'}; {score_line(ev, alert.score)}; rule: {ev.get('rule', '-')}\n"
         f"  channels: {', '.join(alert.channels)}  alert_id: {alert.alert_id}"
     )

@@ -1,0 +1,54 @@
+"""An alert's evidence as text: the same words wherever a person reads why an item matched
+(Slack, the worker console, `evaluate`, `watchlists test`). Tolerant of missing parts: the
+evidence may come from an alert record another writer produced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+TERM_KINDS = ("keyword", "entity")
+
+
+def _number(scores: dict[str, Any], name: str, default: float = 0.0) -> float:
+    try:
+        return float(scores.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def score_line(evidence: dict[str, Any], score: float | None = None) -> str:
+    """score 0.78 (threshold 0.50; semantic 0.71, lexical 0.25, counter 0.10)"""
+    scores = evidence.get("scores") if isinstance(evidence.get("scores"), dict) else {}
+    final = _number(scores, "final", score if score is not None else 0.0)
+    return (
+        f"score {final:.2f} (threshold {_number(scores, 'threshold'):.2f}; semantic {_number(scores, 'semantic'):.2f}, "
+        f"lexical {_number(scores, 'lexical'):.2f}, counter {_number(scores, 'counter'):.2f})"
+    )
+
+
+def matched_terms(evidence: dict[str, Any], kinds: tuple[str, ...] = TERM_KINDS) -> list[dict[str, Any]]:
+    """The matched entries of these kinds (keyword, entity by default), in the matcher's order."""
+    matched = evidence.get("matched")
+    return [m for m in matched if isinstance(m, dict) and m.get("kind") in kinds] if isinstance(matched, list) else []
+
+
+def terms_text(evidence: dict[str, Any]) -> str:
+    """keyword "rare earth" (found: rare earths); entity ..."""
+    parts = [f"{m['kind']} \"{m.get('text', '')}\"" + (f" (found: {m['found']})" if m.get("found") else "") for m in matched_terms(evidence)]
+    return "; ".join(parts) or "no terms (semantic only)"
+
+
+def closest_exemplar(evidence: dict[str, Any]) -> str:
+    found = matched_terms(evidence, ("exemplar",))
+    return str(found[0].get("text", "")) if found else ""
+
+
+def describe(evidence: dict[str, Any], score: float | None = None, sentence_chars: int = 200) -> list[str]:
+    """The evidence as a few indented lines for a terminal."""
+    lines = [f"{score_line(evidence, score)}; rule: {evidence.get('rule', '-')}",
+             f"sentence: {str(evidence.get('sentence', ''))[:sentence_chars]}",
+             f"terms: {terms_text(evidence)}"]
+    exemplar = closest_exemplar(evidence)
+    if exemplar:
+        lines.append(f"closest exemplar: {exemplar[:120]}")
+    return lines
