@@ -1,8 +1,9 @@
 """Wire records: what travels on each topic, and their strict parsers.
 
-Values are JSON, parsed here by hand rather than by faust's serializers, so
-that a message we cannot read is kept as its original bytes and sent to the
-dead-letter topic with a precise reason instead of crashing the stream.
+Values are JSON, parsed here rather than by faust's serializers, so that a message we cannot
+read is kept as its original bytes and sent to the dead-letter topic with a precise reason
+instead of crashing the stream. The news item and the alert are pydantic models: the alert's
+published JSON Schema (streams/schemas/alert.v1.json) is generated from them.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import math
 import re
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing_extensions import Required, TypedDict
 
 ALERT_SCHEMA_VERSION = 1
 EMBEDDED_SCHEMA_VERSION = 1
@@ -62,7 +64,7 @@ def repair_text(value: str) -> str:
     return _LONE_SURROGATE.sub("\ufffd", value)
 
 
-def _text_field(data: dict[str, Any], name: str, *, required: bool, aliases: tuple[str, ...] = ()) -> str:
+def _text(data: dict[str, Any], name: str, *, required: bool, aliases: tuple[str, ...] = ()) -> str:
     for key in (name, *aliases):
         if key in data and data[key] is not None:
             value = data[key]
@@ -74,50 +76,77 @@ def _text_field(data: dict[str, Any], name: str, *, required: bool, aliases: tup
     return ""
 
 
-@dataclass(frozen=True)
-class NewsItem:
-    """One story on the `news` topic (key = id)."""
+def _item_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The item's fields from what a producer sent: aliases taken, an integer id as text, broken
+    characters repaired (a lone surrogate cannot reach the model or the broker as UTF-8)."""
+    item_id = data.get("id")
+    if isinstance(item_id, int) and not isinstance(item_id, bool):
+        item_id = str(item_id)
+    if not isinstance(item_id, str) or not item_id.strip():
+        raise InvalidMessage("news item: missing required field 'id' (a non-empty string)")
+    if len(item_id) > MAX_ID_CHARS:
+        raise InvalidMessage(f"news item: 'id' longer than {MAX_ID_CHARS} characters")
+    if _LONE_SURROGATE.search(item_id):
+        # The id is the message key and the seed of alert ids: it must round-trip exactly.
+        raise InvalidMessage("news item: 'id' holds a lone UTF-16 surrogate, which UTF-8 cannot carry")
+    title = _text(data, "title", required=True).strip()
+    if not title:
+        raise InvalidMessage("news item: field 'title' is empty")
+    return {
+        "id": item_id.strip(),
+        "title": title,
+        "body": _text(data, "body", required=False),
+        "url": _text(data, "url", required=False, aliases=("source_url", "link")),
+        "source": _text(data, "source", required=False),
+        "published": _text(data, "published", required=False),
+        "language": _text(data, "language", required=False, aliases=("lang",)) or None,
+    }
 
-    id: str
-    title: str
+
+def _validated(model: type[BaseModel], data: dict[str, Any], what: str) -> Any:
+    """model_validate, with a failure turned into a dead-letter reason that names the field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, InvalidMessage):
+            raise InvalidMessage(str(cause)) from None
+        where = ".".join(str(part) for part in error.get("loc", ())) or "(record)"
+        raise InvalidMessage(f"{what}: field {where!r}: {error.get('msg', 'invalid')}") from None
+
+
+class NewsItem(BaseModel):
+    """One story on the `news` topic (key = id). Readers also take `source_url` or `link` for
+    `url`, and `lang` for `language`."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", title="news item")
+
+    id: str = Field(min_length=1, description=f"The producer's id, at most {MAX_ID_CHARS} characters; the message key and the seed of alert ids.")
+    title: str = Field(min_length=1)
     body: str = ""
     url: str = ""
     source: str = ""
-    published: str = ""
-    language: str | None = None
+    published: str = Field("", description="As the source gave it: ISO 8601 or RFC 2822.")
+    language: str | None = Field(None, description="ISO 639-1 code, if the source gave one.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_producer(cls, data: Any) -> Any:
+        return _item_fields(data) if isinstance(data, dict) else data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "NewsItem":
-        item_id = data.get("id")
-        if isinstance(item_id, int) and not isinstance(item_id, bool):
-            item_id = str(item_id)
-        if not isinstance(item_id, str) or not item_id.strip():
-            raise InvalidMessage("news item: missing required field 'id' (a non-empty string)")
-        if len(item_id) > MAX_ID_CHARS:
-            raise InvalidMessage(f"news item: 'id' longer than {MAX_ID_CHARS} characters")
-        if _LONE_SURROGATE.search(item_id):
-            # The id is the message key and the seed of alert ids: it must round-trip exactly.
-            raise InvalidMessage("news item: 'id' holds a lone UTF-16 surrogate, which UTF-8 cannot carry")
-        title = _text_field(data, "title", required=True)
-        if not title.strip():
-            raise InvalidMessage("news item: field 'title' is empty")
-        language = _text_field(data, "language", required=False, aliases=("lang",)) or None
-        return cls(
-            id=item_id.strip(),
-            title=title.strip(),
-            body=_text_field(data, "body", required=False),
-            url=_text_field(data, "url", required=False, aliases=("source_url", "link")),
-            source=_text_field(data, "source", required=False),
-            published=_text_field(data, "published", required=False),
-            language=language,
-        )
+    def from_dict(cls, data: Any) -> "NewsItem":
+        if not isinstance(data, dict):
+            raise InvalidMessage(f"news item: expected a JSON object, got {type(data).__name__}")
+        return _validated(cls, data, "news item")
 
     @classmethod
     def from_bytes(cls, raw: bytes | None, max_bytes: int | None = None) -> "NewsItem":
         return cls.from_dict(decode_json_object(raw, "news item", max_bytes))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
@@ -208,13 +237,6 @@ class EmbeddedItem:
             raise InvalidMessage(f"embedded item: malformed ({type(exc).__name__}: {exc})") from None
 
 
-def _finite(value: Any, name: str) -> float:
-    number = float(value)
-    if not math.isfinite(number):
-        raise InvalidMessage(f"alert: {name!r} must be a finite number")
-    return number
-
-
 def make_alert_id(item_id: str, watchlist_id: str) -> str:
     """Deterministic, so every retry or re-screen of the same pair yields the same id."""
     # JSON encoding keeps the pair unambiguous whatever characters the ids contain.
@@ -222,32 +244,73 @@ def make_alert_id(item_id: str, watchlist_id: str) -> str:
     return f"ww1-{digest[:32]}"
 
 
-@dataclass(frozen=True)
-class Alert:
-    """Alert v1 on the `alerts` topic (key = alert_id). See streams/schemas/alert.v1.json."""
+class MatchedTerm(TypedDict, total=False):
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
-    alert_id: str
-    watchlist_id: str
-    watchlist_name: str
-    watchlist_version: str
-    severity: str
-    channels: list[str]
-    item: NewsItem
+    kind: Required[Literal["exemplar", "keyword", "entity", "context"]]
+    text: Required[Annotated[str, Field(description="The exemplar, keyword or entity name from the watchlist.")]]
+    found: Annotated[str, Field(description="The words in the item that matched it.")]
     score: float
-    evidence: dict[str, Any]
-    matched_at: str
-    ingested_at: str = ""
-    stale: bool = False
-    story_signature: str = ""  # near-duplicate detection; added within v1 (optional, may be empty)
-    item_body_truncated: bool = False  # item.body was cut to fit the broker's message limit; added within v1
-    schema_version: int = ALERT_SCHEMA_VERSION
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class Scores(TypedDict, total=False):
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    semantic: Required[float]
+    lexical: Required[float]
+    counter: Required[float]
+    final: Required[float]
+    threshold: Required[float]
+
+
+class Evidence(TypedDict, total=False):
+    """Why the item matched: the sentence, what it matched, and every score."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    sentence: Required[Annotated[str, Field(description="The item's sentence (or title) that carried the match.")]]
+    matched: Required[list[MatchedTerm]]
+    scores: Required[Scores]
+    rule: str
+
+
+class Alert(BaseModel):
+    """Value of each message on the `alerts` topic (key: alert_id as UTF-8). Within version 1,
+    fields are only ever added, never removed or retyped; readers must ignore fields they do not know."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", title="wirewatch Alert, schema version 1")
+
+    schema_version: Literal[1] = ALERT_SCHEMA_VERSION
+    alert_id: str = Field(pattern=r"^ww1-[0-9a-f]{32}$", description="Deterministic from item id + watchlist id: the same "
+                          "pair always has the same id, so consumers can de-duplicate on it.")
+    watchlist_id: str = Field(min_length=1)
+    watchlist_name: str = ""
+    watchlist_version: str = Field(pattern=r"^[0-9a-f]{12,64}$", description="Content hash of the watchlist file the item was matched with.")
+    severity: Literal["low", "medium", "high", "critical"] = "medium"
+    channels: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    item: NewsItem
+    score: float = Field(allow_inf_nan=False)
+    evidence: Evidence
+    matched_at: str = Field(description="When the match was made, ISO 8601 UTC.")
+    ingested_at: str = Field("", description="When the news message reached the broker (its timestamp), ISO 8601 UTC.")
+    stale: bool = Field(False, description="Published or ingested longer ago than the staleness cutoff: kept here, not posted to Slack.")
+    story_signature: str = Field("", description="Quantised story vector (base64) for near-duplicate detection; may be empty. Added within v1.")
+    item_body_truncated: bool = Field(False, description="item.body was cut to fit the broker's message limit. Added within v1.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_writers(cls, data: Any) -> Any:
+        """Fields an earlier v1 writer could leave out or null read as their defaults."""
+        if isinstance(data, dict):
+            data = dict(data)
+            data.setdefault("watchlist_name", data.get("watchlist_id"))
+            for name in ("ingested_at", "story_signature"):
+                if data.get(name) is None:
+                    data.pop(name, None)
+        return data
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("extra")
-        data["item"] = self.item.to_dict()
-        return data
+        return self.model_dump()
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
@@ -258,30 +321,14 @@ class Alert:
         version = data.get("schema_version")
         if version != ALERT_SCHEMA_VERSION:
             raise InvalidMessage(f"alert: unsupported schema_version {version!r} (this reader knows {ALERT_SCHEMA_VERSION})")
-        try:
-            channels = data["channels"]
-            if not isinstance(channels, list) or not all(isinstance(c, str) for c in channels):
-                raise InvalidMessage("alert: 'channels' must be a list of strings")
-            return cls(
-                alert_id=str(data["alert_id"]),
-                watchlist_id=str(data["watchlist_id"]),
-                watchlist_name=str(data.get("watchlist_name", data["watchlist_id"])),
-                watchlist_version=str(data["watchlist_version"]),
-                severity=str(data.get("severity", "medium")),
-                channels=list(channels),
-                item=NewsItem.from_dict(data["item"]),
-                score=_finite(data["score"], "score"),
-                evidence=dict(data["evidence"]),
-                matched_at=str(data["matched_at"]),
-                ingested_at=str(data.get("ingested_at", "")),
-                stale=bool(data.get("stale", False)),
-                story_signature=str(data.get("story_signature", "") or ""),
-                item_body_truncated=data.get("item_body_truncated") is True,
-            )
-        except InvalidMessage:
-            raise
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise InvalidMessage(f"alert: malformed ({type(exc).__name__}: {exc})") from None
+        return _validated(cls, data, "alert")
+
+
+def alert_json_schema() -> dict[str, Any]:
+    """streams/schemas/alert.v1.json: generated from the model (`wirewatch alerts schema --write`)."""
+    schema = Alert.model_json_schema(ref_template="#/$defs/{model}")
+    schema["required"] = ["schema_version", *schema.get("required", [])]  # writers always send it; readers check it
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "https://wirewatch.invalid/schemas/alert.v1.json", **schema}
 
 
 def fit_body(item: NewsItem, encode: Callable[[NewsItem, bool], bytes], max_bytes: int) -> bytes:
@@ -297,5 +344,5 @@ def fit_body(item: NewsItem, encode: Callable[[NewsItem, bool], bytes], max_byte
             raise InvalidMessage(f"record is {len(value)} bytes even with an empty body, above the limit of {max_bytes}")
         over = len(value) - max_bytes
         body = body[: max(0, len(body) - over - 1024)]
-        value = encode(replace(item, body=body.decode("utf-8", "ignore")), True)
+        value = encode(item.model_copy(update={"body": body.decode("utf-8", "ignore")}), True)
     return value

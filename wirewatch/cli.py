@@ -159,6 +159,28 @@ def watchlists_test(settings: Settings, file: Path, data: Path, against_current:
     return cmd_test(settings, file, data, against_current, watchlists or settings.watchlists_dir)
 
 
+@cli.group()
+def alerts() -> None:
+    """The alerts topic's contract."""
+
+
+@alerts.command("schema")
+@click.option("--write", type=click.Path(path_type=Path), help="write it to this path, e.g. streams/schemas/alert.v1.json")
+def alerts_schema(write: Path | None) -> int:
+    """Print (or --write) the Alert v1 JSON Schema, generated from the model."""
+    import json
+
+    from streams.records import alert_json_schema
+
+    text = json.dumps(alert_json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if write is None:
+        click.echo(text, nl=False)
+    else:
+        write.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {write}")
+    return 0
+
+
 @cli.command()
 @click.argument("data", type=click.Path(path_type=Path))
 @watchlists_option

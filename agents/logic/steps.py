@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Sequence, TypeVar
 
@@ -235,7 +235,7 @@ def _alerts_for(raw: bytes | None, matcher: Matcher, stale_after_s: float, max_b
         return embedded, []  # no list could match it when it was screened
     for decision in matcher.matches(embedded.item.title, embedded.item.body, embedded.chunks, embedded.vectors):
         alert = decision_to_alert(embedded, decision, stale_after_s, now)
-        value = fit_body(alert.item, lambda item, cut: replace(alert, item=item, item_body_truncated=cut or embedded.body_truncated).to_bytes(), max_bytes)
+        value = fit_body(alert.item, lambda item, cut: alert.model_copy(update={"item": item, "item_body_truncated": cut or embedded.body_truncated}).to_bytes(), max_bytes)
         out.append(AlertOut(alert, value))
     return embedded, out
 

@@ -10,7 +10,7 @@ import pytest
 
 from agents.logic.digest import DIGEST_TEXT_LIMIT, held_until, in_quiet_hours, quiet_hours_end, render_digests
 from agents.logic.watchlists import Delivery, QuietHours
-from streams.records import Alert, NewsItem
+from streams.records import Alert, NewsItem, make_alert_id
 from tests.harness import REPO, Pipeline, wait_for
 
 UTC = timezone.utc
@@ -42,9 +42,9 @@ def test_digest_mode_is_due_one_period_after_the_first_held_alert() -> None:
 
 def _alerts(n: int, url: str = "javascript:alert(1)", title: str = "<!channel> story") -> list[Alert]:
     return [
-        Alert(alert_id=f"ww1-{i}", watchlist_id="w", watchlist_name="W <!here>", watchlist_version="v", severity="high",
-              channels=["#c"], item=NewsItem(id=str(i), title=f"{title} {i}", url=url, source="s"),
-              score=0.5, evidence={}, matched_at="")
+        Alert(alert_id=make_alert_id(str(i), "w"), watchlist_id="w", watchlist_name="W <!here>", watchlist_version="0" * 16,
+              severity="high", channels=["#c"], item=NewsItem(id=str(i), title=f"{title} {i}", url=url, source="s"), score=0.5,
+              evidence={"sentence": "", "matched": [], "scores": {"semantic": 0.9, "lexical": 0.0, "counter": 0.0, "final": 0.9, "threshold": 0.5}}, matched_at="")
         for i in range(n)
     ]
 

@@ -22,9 +22,9 @@ OUTAGE_S = 20
 def make_alert(i: int) -> Alert:
     item = NewsItem(id=f"flood-{i}", title=f"Story number {i} <!channel>", body="body", url=f"https://example.test/{i}", source="wire")
     return Alert(
-        alert_id=make_alert_id(item.id, "flood"), watchlist_id="flood", watchlist_name="Flood", watchlist_version="v1",
+        alert_id=make_alert_id(item.id, "flood"), watchlist_id="flood", watchlist_name="Flood", watchlist_version="0" * 16,
         severity="high", channels=[CHANNELS[i % 3]], item=item, score=0.9,
-        evidence={"sentence": "s", "matched": [], "scores": {"final": 0.9}, "rule": "r"},
+        evidence={"sentence": "s", "matched": [], "scores": {"semantic": 0.9, "lexical": 0.0, "counter": 0.0, "final": 0.9, "threshold": 0.5}, "rule": "r"},
         matched_at=utc_now_iso(), ingested_at=utc_now_iso(),
     )
 

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 import pytest
@@ -19,7 +19,7 @@ from agents.logic.notifier import Notifier
 from agents.logic.slack_delivery import ChannelPacer, SlackDelivery, make_client
 from agents.logic.stories import signature
 from agents.logic.watchlists import Watchlist
-from streams.records import Alert, NewsItem
+from streams.records import Alert, NewsItem, make_alert_id
 from wirewatch.slack_sink import SlackSink
 
 CHANNEL = "#alerts"
@@ -45,10 +45,16 @@ class FakeOrigin:
         return "alerts[0]@1"
 
 
-def make_alert(alert_id: str, channels: tuple[str, ...] = (CHANNEL,), story: str = "") -> Alert:
-    item = NewsItem(id=f"item-{alert_id}", title=f"Title {alert_id}", body="Body.", url="https://example.com/a", source="Example Wire")
-    return Alert(alert_id=alert_id, watchlist_id="wl", watchlist_name="Watch", watchlist_version="v1", severity="high",
-                 channels=list(channels), item=item, score=0.9, evidence={"rule": "keyword", "terms": ["x"]},
+def aid(name: str) -> str:
+    return make_alert_id(f"item-{name}", "wl")
+
+
+def make_alert(name: str, channels: tuple[str, ...] = (CHANNEL,), story: str = "") -> Alert:
+    item = NewsItem(id=f"item-{name}", title=f"Title {name}", body="Body.", url="https://example.com/a", source="Example Wire")
+    evidence = {"sentence": "Body.", "matched": [{"kind": "keyword", "text": "x", "found": "x"}], "rule": "keyword",
+                "scores": {"semantic": 0.9, "lexical": 0.5, "counter": 0.0, "final": 0.9, "threshold": 0.5}}
+    return Alert(alert_id=aid(name), watchlist_id="wl", watchlist_name="Watch", watchlist_version="0" * 16, severity="high",
+                 channels=list(channels), item=item, score=0.9, evidence=evidence,
                  matched_at="2026-12-02T10:00:00.000Z", ingested_at="", story_signature=story)
 
 
@@ -107,7 +113,7 @@ def test_posts_to_every_channel_and_acks_once_all_are_settled() -> None:
         origin = await s.submit(make_alert("a1", channels=(CHANNEL, "#other", CHANNEL)))
         assert len(s.posted(CHANNEL)) == 1 and len(s.posted("#other")) == 1
         assert origin.acks == 1 and not origin.letters
-        assert s.ledger.state(ledger_key("a1", CHANNEL)) is LedgerState.POSTED
+        assert s.ledger.state(ledger_key(aid("a1"), CHANNEL)) is LedgerState.POSTED
         assert s.store.flushes == 2  # each POSTING row was made durable before its post
         assert s.counters["slack.posted"] == 2
 
@@ -129,23 +135,23 @@ def test_an_interrupted_post_that_landed_is_found_not_repeated() -> None:
 
     async def scenario(s: Setup) -> None:
         # A previous worker posted, then stopped before it could record the outcome.
-        await s.delivery.post(CHANNEL, {"text": "earlier", "metadata": {"event_type": "wirewatch_alert", "event_payload": {"alert_id": "a1"}}}, "a1")
-        store.rows[ledger_key("a1", CHANNEL)] = {"state": "posting", "started": time.time() - 30, "at": time.time(), "p": 0}
+        await s.delivery.post(CHANNEL, {"text": "earlier", "metadata": {"event_type": "wirewatch_alert", "event_payload": {"alert_id": aid("a1")}}}, aid("a1"))
+        store.rows[ledger_key(aid("a1"), CHANNEL)] = {"state": "posting", "started": time.time() - 30, "at": time.time(), "p": 0}
         origin = await s.submit(make_alert("a1"))
         assert len(s.posted()) == 1
-        assert origin.acks == 1 and s.ledger.state(ledger_key("a1", CHANNEL)) is LedgerState.POSTED
+        assert origin.acks == 1 and s.ledger.state(ledger_key(aid("a1"), CHANNEL)) is LedgerState.POSTED
 
     run(scenario, store=store)
 
 
 def test_an_unreadable_ledger_row_checks_the_channel_before_posting() -> None:
     store = MemoryLedgerStore()
-    store.rows[ledger_key("a1", CHANNEL)] = {"state": "unreadable"}  # what the codec makes of a torn row
+    store.rows[ledger_key(aid("a1"), CHANNEL)] = {"state": "unreadable"}  # what the codec makes of a torn row
 
     async def scenario(s: Setup) -> None:
         await s.submit(make_alert("a1"))
         assert len(s.posted()) == 1
-        assert s.ledger.state(ledger_key("a1", CHANNEL)) is LedgerState.POSTED
+        assert s.ledger.state(ledger_key(aid("a1"), CHANNEL)) is LedgerState.POSTED
 
     run(scenario, store=store)
 
@@ -157,7 +163,7 @@ def test_server_errors_are_retried_and_a_stored_but_unanswered_post_is_not_doubl
         s.sink.faults.drop_after_store_next = 1  # stored, then the connection drops: outcome unknown
         origin = await s.submit(make_alert("a2"))
         ids = [m["metadata"]["event_payload"]["alert_id"] for m in s.posted()]
-        assert ids == ["a1", "a2"]
+        assert ids == [aid("a1"), aid("a2")]
         assert s.delivery.retries >= 3 and origin.acks == 1
 
     run(scenario)
@@ -168,7 +174,7 @@ def test_a_permanent_refusal_is_recorded_and_dead_lettered() -> None:
         origin = await s.submit(make_alert("a1", channels=("#nowhere",)))
         assert origin.acks == 1
         assert origin.letters and "channel_not_found" in origin.letters[0]
-        assert s.ledger.state(ledger_key("a1", "#nowhere")) is LedgerState.FAILED
+        assert s.ledger.state(ledger_key(aid("a1"), "#nowhere")) is LedgerState.FAILED
 
     run(scenario, sink=SlackSink(channels=["alerts"], rate_per_s=1000, burst=1000))
 
@@ -193,7 +199,7 @@ def test_digest_mode_holds_alerts_and_posts_one_message_when_due() -> None:
         digest_id = s.posted()[0]["metadata"]["event_payload"]["alert_id"]
         assert digest_id.startswith("digest-")
         assert all(o.acks == 1 for o in origins)
-        assert all(s.ledger.row(ledger_key(f"a{i}", CHANNEL))["digest"] == digest_id for i in range(3))
+        assert all(s.ledger.row(ledger_key(aid(f"a{i}"), CHANNEL))["digest"] == digest_id for i in range(3))
 
     run(scenario, wl=watchlist(mode="digest", digest_minutes=30))
 
@@ -217,7 +223,7 @@ def test_a_replayed_alert_whose_digest_landed_is_settled_without_a_post() -> Non
     async def scenario(s: Setup) -> None:
         await s.submit(make_alert("a1"))
         await s.notifier.flush_due_digests(datetime.now(timezone.utc) + timedelta(minutes=31))
-        key = ledger_key("a1", CHANNEL)
+        key = ledger_key(aid("a1"), CHANNEL)
         row = s.ledger.row(key)
         # The worker stopped after the digest landed but before its POSTED rows were written.
         s.store.rows[key] = {"state": "posting", "started": time.time() - 5, "digest": row["digest"], "at": time.time(), "p": 0}
