@@ -331,4 +331,6 @@ def serve(port: int, token: str = "", channels: list[str] | None = None, host: s
     """Run in the foreground until interrupted."""
     sink = SlackSink(token=token, channels=channels)
     print(f"wirewatch slack-sink: http://{host}:{port}/api/", flush=True)
-    web.run_app(sink.app(), host=host, port=port, print=None, access_log=None)
+    # A stop waits at most a second for requests still open: a fault such as hang_after_store_s
+    # holds them for a minute, and a test tool must not hold up the run that stops it.
+    web.run_app(sink.app(), host=host, port=port, print=None, access_log=None, shutdown_timeout=1.0)
