@@ -245,9 +245,12 @@ def make_alert_id(item_id: str, watchlist_id: str) -> str:
 
 
 class MatchedTerm(TypedDict, total=False):
+    """One thing the item matched. `exclude`: a look-alike term the list names; it blocks a match
+    only when no keyword or entity is found, so a matched alert may still list one."""
+
     __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
 
-    kind: Required[Literal["exemplar", "keyword", "entity", "context"]]
+    kind: Required[Literal["exemplar", "keyword", "entity", "context", "exclude"]]
     text: Required[Annotated[str, Field(description="The exemplar, keyword or entity name from the watchlist.")]]
     found: Annotated[str, Field(description="The words in the item that matched it.")]
     score: float

@@ -119,6 +119,17 @@ def test_both_schemas_and_the_reader_refuse_what_v1_never_allowed(variant: str) 
         Alert.from_bytes(json.dumps(alert).encode())
 
 
+def test_an_exclude_term_beside_a_keyword_is_documented_evidence() -> None:
+    """The matcher has always listed an exclude hit in a match that a keyword carried; the schema
+    as first published did not name the kind, so it refused such alerts. It is named now."""
+    alert = a_published_alert()
+    alert["evidence"]["matched"].append({"kind": "exclude", "text": "sanctions relief", "found": "sanctions relief"})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(alert, PUBLISHED)
+    jsonschema.validate(alert, CURRENT)
+    assert Alert.from_bytes(json.dumps(alert).encode()).evidence["matched"][-1]["kind"] == "exclude"
+
+
 def test_the_reader_takes_what_an_earlier_v1_writer_left_out() -> None:
     old = a_published_alert()
     del old["watchlist_name"], old["stale"], old["item"]["language"]
