@@ -41,9 +41,10 @@ def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield given
         return
     port = free_port()
-    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    folder = tmp_path_factory.mktemp("broker")
+    log = folder / "broker.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wirewatch", "broker", "--port", str(port)],
+        [sys.executable, "-m", "wirewatch", "broker", "--port", str(port), "--log", str(folder / "tansu.log")],
         cwd=REPO, stdout=open(log, "wb"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     wait_for_port("127.0.0.1", port, 20)

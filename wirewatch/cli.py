@@ -42,13 +42,14 @@ def _folder(settings: Settings, given: Path | None) -> Settings:
 @cli.command()
 @click.option("--port", type=int, default=9092, show_default=True)
 @click.option("--partitions", type=int, help="partitions per topic (default: $WIREWATCH_PARTITIONS)")
+@click.option("--log", "log_path", type=click.Path(path_type=Path), help="append Tansu's own output to this file (default: discarded)")
 @click.pass_obj
-def broker(settings: Settings, port: int, partitions: int | None) -> int:
+def broker(settings: Settings, port: int, partitions: int | None, log_path: Path | None) -> int:
     """Run the embedded Kafka-protocol broker (Tansu, memory only) in the foreground."""
     from streams.broker import BrokerError, EmbeddedBroker, ensure_topics
 
     try:
-        embedded = EmbeddedBroker(port=port).start()
+        embedded = EmbeddedBroker(port=port).start(log_path)
     except BrokerError as exc:
         click.echo(f"wirewatch broker: cannot start on 127.0.0.1:{port}: {exc}", err=True)
         return 1
@@ -58,7 +59,7 @@ def broker(settings: Settings, port: int, partitions: int | None) -> int:
         click.echo(f"wirewatch broker: Tansu (memory only) on {embedded.bootstrap}; topics ready; Ctrl-C stops it")
         while embedded.process is not None and embedded.process.poll() is None:
             time.sleep(0.5)
-        click.echo("wirewatch broker: Tansu exited", err=True)
+        click.echo(f"wirewatch broker: Tansu exited with code {embedded.process.returncode if embedded.process else '?'}", err=True)
         return 1
     finally:
         embedded.stop()
