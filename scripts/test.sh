@@ -15,4 +15,7 @@ fi
 export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 # Known-vulnerable dependencies: pip-audit where a vulnerability service answers, else offline floors.
 .venv/bin/python scripts/audit.py
-exec .venv/bin/python -m pytest "$@"
+# Two test processes (pytest-xdist), whole files to each: the end-to-end tests spend much of their
+# time waiting on Slack pacing, group joins and fault windows, so two at a time halve the wall time
+# on 2 cores. Each process starts its own broker. WIREWATCH_TEST_WORKERS=0 runs everything in one.
+exec .venv/bin/python -m pytest -n "${WIREWATCH_TEST_WORKERS:-2}" --dist loadfile "$@"
