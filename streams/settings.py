@@ -30,7 +30,7 @@ class Settings(BaseSettings):
 
     # Variables already in the environment win over a `.env` file in the working directory.
     model_config = SettingsConfigDict(frozen=True, populate_by_name=True, env_ignore_empty=True, extra="ignore",
-                                      env_file=".env", env_file_encoding="utf-8")
+                                      str_strip_whitespace=True, env_file=".env", env_file_encoding="utf-8")
 
     broker: str = _setting("", "WIREWATCH_BROKER", "Kafka bootstrap as kafka://host:port[;host:port]. Empty: the worker "
                            "starts the embedded, memory-only Tansu broker itself (data is lost when it stops).")

@@ -54,19 +54,22 @@ def run_demo(settings: Settings, sample: Path = SAMPLE, duration_s: float | None
         except KeyboardInterrupt:
             pass  # Ctrl-C ends the demo: summary, then an orderly stop
         if worker.poll() is None:
-            print(summary(report, servers, settings, http_port, sink_token, env.get("SLACK_API_URL", "")), flush=True)
+            posts = _sink_posts(env.get("SLACK_API_URL", ""), sink_token) if sink_token else None
+            print(summary(report, servers, settings, http_port, posts, env.get("SLACK_API_URL", "")), flush=True)
         return 0 if worker.returncode in (None, 0) else int(worker.returncode)
     finally:
         stack.stop()
 
 
-def summary(report: IngestReport, servers: list[str], settings: Settings, http_port: int, sink_token: str, slack_url: str) -> str:
-    """What the run did, and where to look next: one screen."""
+def summary(report: IngestReport, servers: list[str], settings: Settings, http_port: int, sink_posts: dict[str, int] | None,
+            slack_url: str) -> str:
+    """What the run did, and where to look next: one screen. `sink_posts`: messages per channel of
+    the demo's own Slack sink (None when a real workspace was used)."""
     alerts = _alerts_by_watchlist(servers, settings.topic_names.alerts)
     status = _get_json(f"http://127.0.0.1:{http_port}/status")
     counters = status.get("counters", {})
-    posts = _sink_posts(slack_url, sink_token) if sink_token else {}
-    where = "the local sink" if sink_token else slack_url
+    posts = sink_posts or {}
+    where = "the local sink" if sink_posts is not None else slack_url
     lines = [
         "",
         "== wirewatch demo summary ==",

@@ -8,11 +8,13 @@ Slack pushes back on the stream instead of filling memory.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Awaitable, Callable, Generic, TypeVar
 
 Job = TypeVar("Job")
 
 MAX_IN_FLIGHT = 1000
+log = logging.getLogger("wirewatch")
 
 
 class ChannelLanes(Generic[Job]):
@@ -35,6 +37,9 @@ class ChannelLanes(Generic[Job]):
             job = await queue.get()
             try:
                 await self._handle(channel, job)
+            except Exception:  # noqa: BLE001 - the lane must outlive one job; that job stays unacked
+                log.exception("lane %s: a job failed outside delivery; it stays unacked and is read again "
+                              "after the next rebalance or restart", channel)
             finally:
                 self._room.release()
                 queue.task_done()

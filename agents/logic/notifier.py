@@ -161,7 +161,9 @@ class Notifier:
 
     async def _digest_landed(self, job: Job, channel: str, key: str, digest_id: str) -> bool:
         """A digest holding this alert was being posted when the last worker stopped: did it land?"""
-        started = self.ledger.attempt_started(key) or time.time()
+        started = self.ledger.attempt_started(key)
+        if started is None:
+            started = time.time()
         try:
             landed = await self.slack.find_posted(channel, digest_id, started - 5)
         except Exception as exc:  # noqa: BLE001 - cannot tell: buffer it again, as if it had not landed

@@ -283,3 +283,46 @@ def test_odd_rows_read_as_unfinished_attempts(row: dict[str, Any]) -> None:
     assert ledger.state("k") is LedgerState.POSTING
     started = ledger.attempt_started("k")
     assert started is not None and started < time.time() - 86400
+
+
+
+def test_a_lane_outlives_a_job_that_fails_outside_delivery() -> None:
+    """A fault outside the guarded delivery (here: in the handler itself) must not end the
+    channel's lane: the job stays unhandled, later jobs on the channel still run."""
+    from agents.logic.lanes import ChannelLanes
+
+    handled: list[str] = []
+
+    async def handle(channel: str, job: str) -> None:
+        if job == "bad":
+            raise RuntimeError("boom")
+        handled.append(job)
+
+    async def main() -> None:
+        lanes: ChannelLanes[str] = ChannelLanes(handle, max_in_flight=2)
+        for job in ("bad", "good-1", "good-2", "good-3"):
+            await lanes.put("#c", job)  # waits for room: the failed job's slot was released
+        await lanes.drained()
+        lanes.close()
+
+    asyncio.run(asyncio.wait_for(main(), 10))  # a dead lane would leave the later jobs waiting for ever
+    assert handled == ["good-1", "good-2", "good-3"]
+
+
+def test_a_store_fault_during_delivery_dead_letters_that_alert_and_the_lane_goes_on() -> None:
+    class FailingOnce(MemoryLedgerStore):
+        failed = False
+
+        def put(self, partition: int, key: str, row: dict[str, Any] | None) -> None:
+            if not self.failed:
+                self.failed = True
+                raise OSError("store unavailable")
+            super().put(partition, key, row)
+
+    async def scenario(s: Setup) -> None:
+        first = await s.submit(make_alert("a1"))
+        second = await s.submit(make_alert("a2"))
+        assert first.acks == 1 and "OSError: store unavailable" in first.letters[0]
+        assert second.acks == 1 and [m["metadata"]["event_payload"]["alert_id"] for m in s.posted()] == [aid("a2")]
+
+    run(scenario, store=FailingOnce())

@@ -59,3 +59,10 @@ def test_cli_flags_override_without_touching_the_environment(monkeypatch: pytest
     assert "WIREWATCH_WATCHLISTS" not in os.environ
     monkeypatch.setenv("WIREWATCH_PARTITIONS", "x")
     assert main(["settings"]) == 2
+
+
+def test_blank_values_read_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIREWATCH_BROKER", "   ")
+    monkeypatch.setenv("WIREWATCH_APP_ID", "  team-a  ")
+    settings = Settings.from_env()
+    assert settings.broker == "" and settings.app_id == "team-a"
