@@ -95,9 +95,11 @@ class Settings(BaseSettings):
         return value if value.endswith("/") else value + "/"
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> "Settings":
-        """Read the environment once; a value that does not parse names its variable."""
+    def from_env(cls, env_file: Path | None = None, **overrides: Any) -> "Settings":
+        """Read the environment (and `env_file`, else ./.env) once; a value that does not parse names its variable."""
         try:
+            if env_file is not None:
+                return cls(_env_file=env_file, **overrides)  # type: ignore[call-arg]
             return cls(**overrides)
         except ValidationError as exc:
             raise SettingsError("; ".join(_describe(error) for error in exc.errors())) from None

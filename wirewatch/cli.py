@@ -22,17 +22,28 @@ json_flag = click.option("--json", "as_json", is_flag=True, help="print exactly 
 watchlists_option = click.option("--watchlists", type=click.Path(path_type=Path), help="watchlist folder (default: $WIREWATCH_WATCHLISTS)")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+EXIT_CODES = """Exit codes: 0 done (a service: stopped on request); 1 the command's own failure (see its
+--help); 2 a usage or settings error; 3 the broker could not be reached or was lost; 4 a worker
+stalled; 130 a one-shot command interrupted."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True}, epilog=EXIT_CODES)
+@click.version_option(package_name="wirewatch", prog_name="wirewatch")
+@click.option("--env-file", type=click.Path(path_type=Path, dir_okay=False), help="read settings from this file instead of ./.env")
 @click.pass_context
-def cli(ctx: click.Context) -> None:
+def cli(ctx: click.Context, env_file: Path | None) -> None:
     """Streaming news alerts for trade-compliance watchlists."""
     follow_parent_from_env()  # a child of `run --demo`, bench or the tests stops when its parent dies
     install_stop_signals()  # SIGTERM stops a command the way Ctrl-C does
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(RedactSecrets())  # the worker's own logging config does the same
-    logging.getLogger("kafka").setLevel(logging.WARNING)  # its INFO lines drown the command's own output
-    ctx.obj = Settings.from_env()
+    # kafka-python's INFO lines drown a command's own output, and while a broker is unreachable it logs
+    # every retry: the command reports that itself, in one line.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    if env_file is not None and not env_file.is_file():
+        raise click.BadParameter(f"{env_file}: no such file", param_hint="--env-file")
+    ctx.obj = Settings.from_env(env_file)
 
 
 def _folder(settings: Settings, given: Path | None) -> Settings:
@@ -40,7 +51,7 @@ def _folder(settings: Settings, given: Path | None) -> Settings:
 
 
 @cli.command()
-@click.option("--port", type=int, default=9092, show_default=True)
+@click.option("--port", type=int, default=9092, help="loopback port to listen on")
 @click.option("--partitions", type=int, help="partitions per topic (default: $WIREWATCH_PARTITIONS)")
 @click.option("--log", "log_path", type=click.Path(path_type=Path), help="append Tansu's own output to this file (default: discarded)")
 @click.pass_obj
@@ -67,7 +78,7 @@ def broker(settings: Settings, port: int, partitions: int | None, log_path: Path
 
 @cli.command()
 @watchlists_option
-@click.option("--loglevel", default="info", show_default=True)
+@click.option("--loglevel", default="info", help="log level of the worker's own lines (debug, info, warning, error)")
 @click.pass_obj
 def worker(settings: Settings, watchlists: Path | None, loglevel: str) -> int:
     """Run the faust agents (embed, match, notify)."""
@@ -78,8 +89,8 @@ def worker(settings: Settings, watchlists: Path | None, loglevel: str) -> int:
 
 
 @cli.command("slack-sink")
-@click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, help="port to listen on")
+@click.option("--host", default="127.0.0.1", help="address to bind; loopback unless containers must reach it")
 @click.option("--token", envvar="WIREWATCH_SINK_TOKEN", default="", help="token to require (default: $WIREWATCH_SINK_TOKEN, or accept any)")
 @click.option("--channels", default="", help="comma-separated channel names; others get channel_not_found")
 def slack_sink(port: int, host: str, token: str, channels: str) -> int:
@@ -94,8 +105,13 @@ def slack_sink(port: int, host: str, token: str, channels: str) -> int:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.pass_obj
 def ingest(settings: Settings, path: Path) -> int:
-    """Produce news items from a JSON-lines file to the news topic."""
-    from wirewatch.ingest import ingest_file
+    """Produce news items from a JSON-lines file to the news topic.
+
+    The whole file is checked first (FILE:LINE: reason for each bad line), then sent.
+    Exit codes: 0 all sent; 1 some lines refused (the rest sent); 2 no broker set or no file;
+    3 the broker could not be reached.
+    """
+    from wirewatch.ingest import BrokerUnreachable, ingest_file
 
     if not settings.broker:
         click.echo("WIREWATCH_BROKER is not set: start `wirewatch broker` and export the address it prints", err=True)
@@ -103,7 +119,11 @@ def ingest(settings: Settings, path: Path) -> int:
     if not path.is_file():
         click.echo(f"{path}: no such file", err=True)
         return 2
-    report = ingest_file(path, settings.bootstrap_servers, settings.topic_names)
+    try:
+        report = ingest_file(path, settings.bootstrap_servers, settings.topic_names)
+    except BrokerUnreachable as exc:
+        click.echo(f"wirewatch ingest: {exc}", err=True)
+        return 3
     click.echo(f"ingested {report.sent} items, rejected {report.rejected}")
     return 0 if report.rejected == 0 else 1
 
@@ -203,7 +223,7 @@ def evaluate(settings: Settings, data: Path, watchlists: Path | None, as_json: b
 @cli.command()
 @click.argument("data", type=click.Path(path_type=Path))
 @watchlists_option
-@click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--folds", type=int, default=5, help="cross-validation folds")
 @json_flag
 @click.pass_obj
 def calibrate(settings: Settings, data: Path, watchlists: Path | None, folds: int, as_json: bool) -> int:
@@ -241,7 +261,7 @@ def status(settings: Settings, url: str | None, as_json: bool) -> int:
 
 
 @cli.command()
-@click.option("--items", type=int, default=2000, show_default=True)
+@click.option("--items", type=int, default=2000, help="news items to time the pipeline on")
 @click.option("--workers", type=int, default=1, show_default=True, help="worker processes sharing the partitions")
 @click.option("--compare-backends", is_flag=True, help="also time ONNX fp32 and int8 (needs the [onnx] extra)")
 @click.option("--latency-seconds", type=float, default=20.0, show_default=True, help="how long to offer load for the latency figure")
@@ -285,6 +305,17 @@ def settings_command(settings: Settings, example: bool, write: Path | None) -> i
             shown = "***" if name == "slack_token" and value else int(value) if isinstance(value, bool) else value
             click.echo(f"{Settings.model_fields[name].validation_alias}={shown}")
     return 0
+
+
+def _with_exit_codes(group: click.Group) -> None:
+    """Every command's --help ends with the exit codes (a command's own are in its text)."""
+    for command in group.commands.values():
+        command.epilog = command.epilog or EXIT_CODES
+        if isinstance(command, click.Group):
+            _with_exit_codes(command)
+
+
+_with_exit_codes(cli)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,21 +1,31 @@
 """`wirewatch ingest FILE.jsonl`: produce news items with kafka-python.
 
-Each line is validated with the same parser the pipeline uses; a bad line is
-reported with its line number and skipped, and the other lines are sent.
+The whole file is validated first, with the same parser the pipeline uses: each bad line is
+reported as FILE:LINE: reason and skipped. Only then does it connect and send the good lines; a
+broker that cannot be reached ends it with one line naming the address and the time waited.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from streams.records import InvalidMessage, NewsItem
 from streams.topics import TopicNames
+
+
+CONNECT_TIMEOUT_MS = 10_000
+
+
+class BrokerUnreachable(Exception):
+    """The broker did not answer; the text names the address and the time waited."""
 
 
 @dataclass
@@ -32,29 +42,44 @@ def make_producer(bootstrap: list[str]) -> KafkaProducer:
         retries=5,
         max_request_size=2_000_000,
         client_id="wirewatch-ingest",
+        max_block_ms=CONNECT_TIMEOUT_MS,
+        bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
     )
 
 
+def read_items(path: Path, err: TextIO = sys.stderr) -> tuple[list[NewsItem], int]:
+    """Every valid item of the file, and how many lines were refused (each reported as FILE:LINE)."""
+    items, rejected = [], 0
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                items.append(NewsItem.from_bytes(raw.strip()))
+            except InvalidMessage as exc:
+                rejected += 1
+                print(f"{path}:{number}: {exc}", file=err)
+    return items, rejected
+
+
 def ingest_file(path: Path, bootstrap: list[str], names: TopicNames = TopicNames(), err: TextIO = sys.stderr) -> IngestReport:
-    report = IngestReport()
-    producer = make_producer(bootstrap)
-    futures = []
+    items, rejected = read_items(path, err)
+    report = IngestReport(rejected=rejected)
+    started = time.monotonic()
     try:
-        with open(path, "rb") as handle:
-            for number, raw in enumerate(handle, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    item = NewsItem.from_bytes(raw.strip())
-                except InvalidMessage as exc:
-                    report.rejected += 1
-                    print(f"{path}:{number}: {exc}", file=err)
-                    continue
-                futures.append(producer.send(names.news, key=item.id.encode(), value=item.to_bytes()))
+        producer = make_producer(bootstrap)
+    except KafkaError as exc:
+        raise BrokerUnreachable(f"cannot reach the broker at {','.join(bootstrap)} (waited {time.monotonic() - started:.0f} s: "
+                                f"{type(exc).__name__})") from None
+    try:
+        futures = [producer.send(names.news, key=item.id.encode(), value=item.to_bytes()) for item in items]
         producer.flush()
         for future in futures:
             future.get(timeout=30)
             report.sent += 1
+    except KafkaError as exc:
+        raise BrokerUnreachable(f"the broker at {','.join(bootstrap)} stopped answering after {report.sent} items "
+                                f"(waited {time.monotonic() - started:.0f} s: {type(exc).__name__})") from None
     finally:
         producer.close()
     return report
