@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, populate_by_name=True, env_ignore_empty=True, extra="ignore",
                                       str_strip_whitespace=True, env_file=".env", env_file_encoding="utf-8")
 
-    broker: str = _setting("", "WIREWATCH_BROKER", "Kafka bootstrap as kafka://host:port[;host:port]. Empty: the worker "
+    broker: str = _setting("", "WIREWATCH_BROKER", "Kafka bootstrap as kafka://host:port[,host:port] (';' also works). Empty: the worker "
                            "starts the embedded, memory-only Tansu broker itself (data is lost when it stops).")
     partitions: int = _setting(4, "WIREWATCH_PARTITIONS", "Partitions per topic when wirewatch creates topics.", ge=1)
     topic_prefix: str = _setting("", "WIREWATCH_TOPIC_PREFIX", "Put before every topic name, so pipelines can share a broker.")
@@ -88,6 +88,13 @@ class Settings(BaseSettings):
                                           "aiokafka releases other than the tested ones (README, \"Changes to faust\").")
     stall_exit_s: float = _setting(180.0, "WIREWATCH_STALL_EXIT", "Seconds the embed or match input may wait without progress "
                                    "before the worker exits with code 4; 0: off.", ge=0)
+
+    @field_validator("broker")
+    @classmethod
+    def _one_separator(cls, value: str) -> str:
+        """Commas are what people write (and what a shell leaves alone); faust wants ';' between hosts."""
+        hosts = [part.strip() for part in value.replace(",", ";").split(";") if part.strip()]
+        return ";".join(hosts)
 
     @field_validator("slack_api_url")
     @classmethod

@@ -66,3 +66,11 @@ def test_blank_values_read_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WIREWATCH_APP_ID", "  team-a  ")
     settings = Settings.from_env()
     assert settings.broker == "" and settings.app_id == "team-a"
+
+
+@pytest.mark.parametrize("raw", ["kafka://a:9092,b:9092", "kafka://a:9092;b:9092", " kafka://a:9092 , b:9092 ,"])
+def test_broker_lists_take_commas_or_semicolons(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("WIREWATCH_BROKER", raw)
+    settings = Settings.from_env()
+    assert settings.broker == "kafka://a:9092;b:9092"  # the form faust reads
+    assert settings.bootstrap_servers == ["a:9092", "b:9092"]
