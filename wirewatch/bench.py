@@ -41,9 +41,10 @@ from streams.settings import Settings
 from streams.timefmt import epoch_of, iso_from_epoch
 from streams.topics import TopicNames
 from wirewatch.local_stack import LocalStack
+from wirewatch.screening_setup import LABELLED_DEV
 
 REPO = Path(__file__).resolve().parent.parent
-BENCH_DATA = REPO / "config" / "bench" / "news-dev.jsonl"
+BENCH_DATA = LABELLED_DEV
 PARTITIONS = 4
 CEILING_ITEMS = 400  # the model's rate is per item, so a sample of the stream measures it
 BACKGROUND_PREFIX = "bg-"

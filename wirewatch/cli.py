@@ -149,13 +149,13 @@ def watchlists() -> None:
 
 
 @watchlists.command("check")
-@click.argument("folder", required=False, type=click.Path(path_type=Path))
+@watchlists_option
 @click.pass_obj
-def watchlists_check(settings: Settings, folder: Path | None) -> int:
-    """Validate watchlist files; errors as FILE:LINE: field: message."""
+def watchlists_check(settings: Settings, watchlists: Path | None) -> int:
+    """Validate watchlist files; errors as FILE:LINE: field: message (exit 1)."""
     from wirewatch.watchlist_tools import cmd_check
 
-    return cmd_check(folder or settings.watchlists_dir)
+    return cmd_check(watchlists or settings.watchlists_dir)
 
 
 @watchlists.command("schema")
@@ -169,15 +169,18 @@ def watchlists_schema(write: Path | None) -> int:
 
 @watchlists.command("test")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--data", required=True, type=click.Path(path_type=Path), help="JSON lines with id, title, body")
-@click.option("--against-current", is_flag=True, help="compare with the same id in --watchlists")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--against-current", is_flag=True, help="compare with the list of the same id in --watchlists")
+@click.option("--near-misses", type=click.IntRange(min=0), default=0, show_default=True,
+              help="also show the N closest items that did not match, and what stopped each")
 @watchlists_option
 @click.pass_obj
-def watchlists_test(settings: Settings, file: Path, data: Path, against_current: bool, watchlists: Path | None) -> int:
-    """Dry run: what a watchlist file would match in a JSON-lines news file."""
+def watchlists_test(settings: Settings, file: Path, data: Path, against_current: bool, near_misses: int,
+                    watchlists: Path | None) -> int:
+    """Dry run: what the watchlist FILE would match in DATA (JSON lines with id, title, body)."""
     from wirewatch.watchlist_tools import cmd_test
 
-    return cmd_test(settings, file, data, against_current, watchlists or settings.watchlists_dir)
+    return cmd_test(settings, file, data, against_current, watchlists or settings.watchlists_dir, near_misses=near_misses)
 
 
 @cli.group()

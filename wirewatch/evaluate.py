@@ -18,6 +18,7 @@ from typing import Sequence
 from agents.logic.evaluation import (
     Counts,
     DataError,
+    UnlabelledData,
     LabelledItem,
     Report,
     ScoredItem,
@@ -31,6 +32,7 @@ from agents.logic.matcher import Decision
 from agents.logic.screening import SKIPPED_RULE, Screened, Screener, TextItem, cascade_view
 from agents.logic.watchlists import LoadedWatchlist, WatchlistErrors, load_watchlist_dir
 from streams.settings import Settings
+from wirewatch.screening_setup import LABELLED_DEV, REPO
 
 WORST_SHOWN = 5
 
@@ -197,6 +199,18 @@ def read_background(path: Path, limit: int) -> list[LabelledItem]:
     return [LabelledItem(f"background:{i.id}", i.title, i.body, frozenset(), "") for i in spread]
 
 
+def labelling_hint(exc: Exception) -> str:
+    """For a file without labels: what labelled data looks like and where the bundled set is."""
+    if not isinstance(exc, UnlabelledData):
+        return ""
+    return (
+        "\n  evaluate and calibrate need labelled JSON lines: id, title, body and labels (the watchlist ids the"
+        " item should match, [] for none).\n  A labelled set ships with wirewatch: "
+        f"{LABELLED_DEV.relative_to(REPO)} (format: {LABELLED_DEV.parent.relative_to(REPO)}/README.md)."
+        "\n  To see what a watchlist matches in an unlabelled file: wirewatch watchlists test WATCHLIST.yaml FILE"
+    )
+
+
 def cmd_evaluate(
     settings: Settings, data: Path, watchlists: Path, as_json: bool, plot: Path | None, embedder=None,
     compare_full: bool = False, background: Path | None = None, background_items: int = 3000,
@@ -205,7 +219,7 @@ def cmd_evaluate(
         items, loaded = load_inputs(data, watchlists)
         extra = read_background(background, background_items) if background is not None else []
     except DataError as exc:
-        print(f"wirewatch evaluate: {exc}", file=sys.stderr)
+        print(f"wirewatch evaluate: {exc}{labelling_hint(exc)}", file=sys.stderr)
         return 2
     except WatchlistErrors as exc:
         print("wirewatch evaluate: invalid watchlists:\n" + "\n".join(map(str, exc.errors)), file=sys.stderr)
@@ -277,7 +291,7 @@ def cmd_calibrate(settings: Settings, data: Path, watchlists: Path, folds: int, 
     try:
         items, loaded = load_inputs(data, watchlists)
     except (DataError, WatchlistErrors) as exc:
-        print(f"wirewatch calibrate: {exc}", file=sys.stderr)
+        print(f"wirewatch calibrate: {exc}{labelling_hint(exc)}", file=sys.stderr)
         return 2
     screened = run_matcher(settings, items, loaded, full=True)
     assert screened.full is not None

@@ -21,7 +21,9 @@ from streams.settings import Settings
 log = logging.getLogger("wirewatch")
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_CORPUS = REPO / "config" / "bench" / "news-dev.jsonl"
+# Labelled dev news (config/labelled/README.md): the presearch corpus, the bench's relevant items.
+LABELLED_DEV = REPO / "config" / "labelled" / "news-dev-labelled.jsonl"
+DEFAULT_CORPUS = LABELLED_DEV
 
 
 def load_glossary(settings: Settings) -> Glossary:

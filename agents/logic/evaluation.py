@@ -16,6 +16,10 @@ class DataError(ValueError):
     """A labelled-data line that cannot be used; the message names FILE:LINE."""
 
 
+class UnlabelledData(DataError):
+    """Quality figures need labels; the file has none (a feed, not an evaluation set)."""
+
+
 @dataclass(frozen=True)
 class LabelledItem:
     id: str
@@ -49,7 +53,9 @@ def read_labelled(path: Path, require_labels: bool = True) -> list[LabelledItem]
         body = row.get("body", "")
         if not isinstance(body, str):
             raise DataError(f"{where}: field 'body' must be a string")
-        labels = row.get("labels", None if require_labels else [])
+        if require_labels and "labels" not in row:
+            raise UnlabelledData(f"{where}: no 'labels' field: this file is not labelled")
+        labels = row.get("labels", [])
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise DataError(f"{where}: field 'labels' must be a list of watchlist ids ([] for none)")
         if row["id"] in seen:

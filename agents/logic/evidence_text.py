@@ -52,3 +52,23 @@ def describe(evidence: dict[str, Any], score: float | None = None, sentence_char
     if exemplar:
         lines.append(f"closest exemplar: {exemplar[:120]}")
     return lines
+
+
+def why_not(evidence: dict[str, Any], score: float, eligible: bool, rules: str = "") -> str:
+    """What stopped an item that did not match: an exclude term, a counter-example, no rule, or the threshold.
+    `rules` (the list's rules as text) is shown when no rule was satisfied."""
+    scores = evidence.get("scores") if isinstance(evidence.get("scores"), dict) else {}
+    rule = str(evidence.get("rule", ""))
+    if rule.startswith("excluded"):
+        found = ", ".join(f'"{m.get("text", "")}"' for m in matched_terms(evidence, ("exclude",)))
+        return f"exclude term {found or '(unnamed)'}: the story names a look-alike"
+    if rule.startswith("vetoed"):
+        example = str(evidence.get("counter_example", ""))[:100]
+        return f'vetoed: closer to the counter-example "{example}" (counter {_number(scores, "counter"):.2f})'
+    if not eligible:
+        needed = f"; the list's rules: {rules}" if rules else ""
+        return f"no rule satisfied: {terms_text(evidence)}, semantic {_number(scores, 'semantic'):.2f}{needed}"
+    threshold = _number(scores, "threshold")
+    if score < threshold:
+        return f"score {score:.2f} below the threshold {threshold:.2f}"
+    return "it reaches the threshold: only the presearch stopped it"

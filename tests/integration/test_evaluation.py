@@ -61,7 +61,7 @@ def test_pr_curve_and_best_threshold() -> None:
     [
         ("{not json", "not valid JSON"),
         ('["a list"]', "expected a JSON object"),
-        ('{"id": "x", "title": "t", "body": "b"}', "'labels' must be a list"),
+        ('{"id": "x", "title": "t", "body": "b"}', "no 'labels' field"),
         ('{"id": "x", "title": "", "body": "b", "labels": []}', "'title' must be a non-empty string"),
     ],
 )
@@ -83,6 +83,19 @@ def test_cli_reports_malformed_line_and_exits_nonzero(tmp_path: Path, capsys: py
     captured = capsys.readouterr()
     assert f"{path}:2:" in captured.err
     assert captured.out == ""
+
+
+def test_evaluate_on_unlabelled_data_says_what_labelled_data_is_and_where(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from wirewatch.cli import main
+
+    path = tmp_path / "feed.jsonl"
+    path.write_text('{"id": "a", "title": "Some news", "body": "text"}\n')
+    for command in ("evaluate", "calibrate"):
+        assert main([command, str(path)]) == 2
+        err = capsys.readouterr().err
+        assert f"{path}:1: no 'labels' field" in err
+        assert "config/labelled/news-dev-labelled.jsonl" in err and "watchlists test" in err
+        assert (REPO / "config" / "labelled" / "news-dev-labelled.jsonl").is_file()
 
 
 def test_evaluate_json_contract_on_real_matcher(embedder, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -117,7 +130,7 @@ def test_evaluate_compare_full_counts_the_matches_the_cascade_keeps(embedder, ca
     if not BACKGROUND.is_file():
         pytest.skip(f"{BACKGROUND} is not there (the real background articles live outside the repository)")
     code = cmd_evaluate(
-        Settings(), REPO / "config" / "bench" / "news-dev.jsonl", REPO / "config" / "watchlists", True, None, embedder,
+        Settings(), REPO / "config" / "labelled" / "news-dev-labelled.jsonl", REPO / "config" / "watchlists", True, None, embedder,
         compare_full=True, background=BACKGROUND, background_items=200,
     )
     assert code == 0

@@ -47,7 +47,7 @@ def scan_term_by_term(doc: FoldedText) -> list[list[Hit]]:
 
 
 def test_the_index_finds_what_the_scan_finds_on_real_news() -> None:
-    rows = [json.loads(line) for line in (REPO / "config" / "bench" / "news-dev.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (REPO / "config" / "labelled" / "news-dev-labelled.jsonl").read_text().splitlines()]
     rows += [json.loads(line) for line in (REPO / "config" / "sample-news.jsonl").read_text().splitlines()]
     with_hits = 0
     for row in rows:

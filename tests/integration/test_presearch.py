@@ -83,7 +83,7 @@ def test_a_level_with_too_few_sentences_uses_the_lower_levels_cutoff() -> None:
 
 
 def test_the_cascade_decides_exactly_as_the_full_matcher_on_what_it_passes(screener, embedder) -> None:
-    rows = [json.loads(line) for line in (REPO / "config" / "bench" / "news-dev.jsonl").read_text().splitlines()][:40]
+    rows = [json.loads(line) for line in (REPO / "config" / "labelled" / "news-dev-labelled.jsonl").read_text().splitlines()][:40]
     items = [TextItem(r["id"], r["title"], r.get("body", "")) for r in rows]
     cascade = screener.screen(items, embedder.encode)
     full = screener.screen(items, embedder.encode, full=True)

@@ -55,7 +55,7 @@ def test_cli_flags_override_without_touching_the_environment(monkeypatch: pytest
     from wirewatch.cli import main
 
     monkeypatch.delenv("WIREWATCH_WATCHLISTS", raising=False)
-    assert main(["watchlists", "check", str(tmp_path / "missing")]) == 1
+    assert main(["watchlists", "check", "--watchlists", str(tmp_path / "missing")]) == 1
     assert "WIREWATCH_WATCHLISTS" not in os.environ
     monkeypatch.setenv("WIREWATCH_PARTITIONS", "x")
     assert main(["settings"]) == 2
