@@ -24,10 +24,10 @@ from agents.logic.deadman import DeadMan, DeadManLimits, Notice, Observation
 from agents.logic.stall_watch import StallWatch
 from agents.runtime import Runtime, log
 from streams.broker import probe_broker
+from streams.processes import EXIT_BROKER_LOST
 
 HEALTH_INTERVAL_S = 2.0
 BROKER_PROBE_S = 5.0
-EXIT_BROKER_LOST = 3
 EXIT_STALLED = 4
 LOOP_PROBE_S = 0.05
 
@@ -88,7 +88,8 @@ def _watch_exits(app: faust.App, health: WorkerHealth) -> None:
     @app.timer(interval=BROKER_PROBE_S, name="broker-watch")
     async def watch_broker() -> None:
         try:
-            ends = await asyncio.to_thread(probe_broker, settings.bootstrap_servers, sorted(health.source_topics))
+            ends = await asyncio.to_thread(probe_broker, settings.bootstrap_servers, sorted(health.source_topics),
+                                           security=settings.kafka_security)
         except Exception as exc:  # noqa: BLE001 - a probe that cannot decide must not decide
             log.warning("broker probe failed: %s: %s", type(exc).__name__, exc)
             return

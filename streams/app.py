@@ -28,6 +28,7 @@ def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
+        broker_credentials=settings.kafka_security.faust_credentials(),  # TLS and SASL: streams/kafka_security.py
         key_serializer="raw",
         value_serializer="raw",  # we parse JSON ourselves so that bad bytes reach the dead-letter topic
         processing_guarantee="at_least_once",

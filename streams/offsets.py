@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Mapping
+from typing import Any, Mapping
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
@@ -26,6 +26,7 @@ _PROBE_TIMEOUT_S = 10.0
 async def true_end_offsets(
     bootstrap_servers: list[str] | str,
     reported: Mapping[TopicPartition, int],
+    auth: Mapping[str, Any] | None = None,
 ) -> dict[TopicPartition, int]:
     """Return the fetch-confirmed end offset of each partition in `reported`."""
     result = dict(reported)
@@ -38,6 +39,7 @@ async def true_end_offsets(
         group_id=None,
         max_partition_fetch_bytes=1024,  # we need the header, not the records
         fetch_max_wait_ms=100,
+        **(auth or {}),
     )
     await probe.start()
     try:
@@ -80,8 +82,11 @@ def install_faust_highwater_fix() -> None:
         if self.consumer.in_transaction:
             return reported  # last stable offsets come from fetches already
         consumer = self._ensure_consumer()
-        servers = consumer._client._bootstrap_servers
-        return await true_end_offsets(servers, reported)
+        client = consumer._client  # the probe connects exactly as faust's consumer does (TLS, SASL)
+        auth = {"security_protocol": client._security_protocol, "ssl_context": client._ssl_context,
+                "sasl_mechanism": client._sasl_mechanism, "sasl_plain_username": client._sasl_plain_username,
+                "sasl_plain_password": client._sasl_plain_password}
+        return await true_end_offsets(client._bootstrap_servers, reported, auth)
 
     _highwaters._wirewatch_fixed = True  # type: ignore[attr-defined]
     thread_cls._highwaters = _highwaters

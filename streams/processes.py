@@ -27,6 +27,8 @@ from typing import Any, Callable
 PR_SET_PDEATHSIG = 1
 PARENT_ENV = "WIREWATCH_PARENT_PID"  # set for our Python children: the pid they must not outlive
 EXIT_FORCED = 1
+EXIT_BROKER_LOST = 3  # the broker could not be reached, or was lost: a supervisor restarts the worker
+EXIT_ACCESS_DENIED = 5  # the broker refused the login or its certificate: a restart will not help
 
 _libc: Any = None
 _signals_seen = 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from streams.kafka_security import KafkaSecurity
 from streams.topics import TopicNames
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
@@ -86,6 +87,21 @@ class Settings(BaseSettings):
                                        "worker exits with code 3 (a supervisor restarts it).", gt=0)
     allow_untested_faust: bool = _setting(False, "WIREWATCH_ALLOW_UNTESTED_FAUST", "1 starts a worker on faust-streaming or "
                                           "aiokafka releases other than the tested ones (README, \"Changes to faust\").")
+    kafka_security_protocol: str = _setting("PLAINTEXT", "WIREWATCH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT, SSL, SASL_PLAINTEXT or "
+                                            "SASL_SSL, for every Kafka client wirewatch makes.",
+                                            pattern="^(PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL)$")
+    kafka_ssl_cafile: Path | None = _setting(None, "WIREWATCH_KAFKA_SSL_CAFILE", "PEM file of the CA(s) that signed the "
+                                             "brokers' certificates (empty: the system's trusted CAs).")
+    kafka_ssl_certfile: Path | None = _setting(None, "WIREWATCH_KAFKA_SSL_CERTFILE", "Client certificate (PEM), for brokers "
+                                               "that require mutual TLS.")
+    kafka_ssl_keyfile: Path | None = _setting(None, "WIREWATCH_KAFKA_SSL_KEYFILE", "Private key of the client certificate (PEM).")
+    kafka_ssl_check_hostname: bool = _setting(True, "WIREWATCH_KAFKA_SSL_CHECK_HOSTNAME", "0 accepts a broker certificate "
+                                              "issued for another host name (still signed by the CA).")
+    kafka_sasl_mechanism: str = _setting("SCRAM-SHA-512", "WIREWATCH_KAFKA_SASL_MECHANISM", "PLAIN, SCRAM-SHA-256 or "
+                                         "SCRAM-SHA-512 (used with the SASL_* protocols).",
+                                         pattern="^(PLAIN|SCRAM-SHA-256|SCRAM-SHA-512)$")
+    kafka_sasl_username: str = _setting("", "WIREWATCH_KAFKA_SASL_USERNAME", "SASL user name.")
+    kafka_sasl_password: str = _setting("", "WIREWATCH_KAFKA_SASL_PASSWORD", "SASL password. Never logged.", repr=False)
     stall_exit_s: float = _setting(180.0, "WIREWATCH_STALL_EXIT", "Seconds the embed or match input may wait without progress "
                                    "before the worker exits with code 4; 0: off.", ge=0)
 
@@ -95,6 +111,23 @@ class Settings(BaseSettings):
         """Commas are what people write (and what a shell leaves alone); faust wants ';' between hosts."""
         hosts = [part.strip() for part in value.replace(",", ";").split(";") if part.strip()]
         return ";".join(hosts)
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> "Settings":
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL") and not (self.kafka_sasl_username and self.kafka_sasl_password):
+            raise ValueError(f"WIREWATCH_KAFKA_SECURITY_PROTOCOL={protocol} needs WIREWATCH_KAFKA_SASL_USERNAME and "
+                             "WIREWATCH_KAFKA_SASL_PASSWORD")
+        if not protocol.startswith("SASL") and self.kafka_sasl_username:
+            raise ValueError(f"WIREWATCH_KAFKA_SASL_USERNAME is set but WIREWATCH_KAFKA_SECURITY_PROTOCOL={protocol} "
+                             "does not log in; use SASL_SSL (or SASL_PLAINTEXT)")
+        for name, path in (("WIREWATCH_KAFKA_SSL_CAFILE", self.kafka_ssl_cafile), ("WIREWATCH_KAFKA_SSL_CERTFILE", self.kafka_ssl_certfile),
+                           ("WIREWATCH_KAFKA_SSL_KEYFILE", self.kafka_ssl_keyfile)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={path}: no such file")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("WIREWATCH_KAFKA_SSL_CERTFILE and WIREWATCH_KAFKA_SSL_KEYFILE go together")
+        return self
 
     @field_validator("slack_api_url")
     @classmethod
@@ -116,17 +149,25 @@ class Settings(BaseSettings):
         return TopicNames(self.topic_prefix)
 
     @property
+    def kafka_security(self) -> KafkaSecurity:
+        """TLS and SASL options for every Kafka client (streams/kafka_security.py)."""
+        return KafkaSecurity.from_settings(self)
+
+    @property
     def bootstrap_servers(self) -> list[str]:
         """host:port list for kafka-python, from the kafka:// URL."""
         return broker_url_to_servers(self.broker)
 
 
 def _describe(error: Any) -> str:
-    name = str(error["loc"][0]) if error.get("loc") else "settings"
+    if not error.get("loc"):  # a check across settings: its message names the variables
+        return str(error["msg"]).removeprefix("Value error, ")
+    name = str(error["loc"][0])
     field = Settings.model_fields.get(name)
+    shown = "<hidden>" if field is not None and field.repr is False else repr(error.get("input"))
     if field is not None and isinstance(field.validation_alias, str):
         name = field.validation_alias
-    return f"{name}={error.get('input')!r}: {error['msg']}"
+    return f"{name}={shown}: {error['msg']}"
 
 
 def example_env() -> str:
@@ -137,6 +178,8 @@ def example_env() -> str:
         default = field.default
         if isinstance(default, bool):
             default = int(default)
+        elif default is None:
+            default = ""
         lines += [f"# {field.description}", f"{field.validation_alias}={default}"]
     return "\n".join(lines) + "\n"
 

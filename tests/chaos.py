@@ -193,6 +193,7 @@ def count(pipe: Pipeline, items: list[dict[str, Any]], expected: list[str], sett
     unposted = sorted(wanted - set(posts))
     if unposted:
         say("unposted alerts on the alerts topic at: " + ", ".join(f"{a} {where.get(a, '?')}" for a in unposted[:20]))
+        explain_unposted(pipe, unposted[:3], where)
     return {
         "items_in": len(ids),
         "items_produced": len(on_news),  # less than items_in is a harness failure, not a pipeline loss
@@ -206,6 +207,21 @@ def count(pipe: Pipeline, items: list[dict[str, Any]], expected: list[str], sett
         "out_of_order": out_of_order_posts(pipe),
         "unplanned_exits": len(exits),  # healed by a restart; nothing lost is still checked above
     }
+
+
+def explain_unposted(pipe: Pipeline, alert_ids: list[str], where: dict[str, str]) -> None:
+    """Print what the workers logged about each lost alert and the commit decisions for its partition,
+    and whether it was dead-lettered, so that a rare loss can be diagnosed from the test output."""
+    dead = {r.key.decode(errors="replace") for r in pipe.read_topic(pipe.names.deadletter, 2) if r.key}
+    logs = {path.name: path.read_text(errors="replace").splitlines() for path in sorted(pipe.workdir.glob("worker*.log"))}
+    for alert_id in alert_ids:
+        partition = where.get(alert_id, "?").split("@")[0]
+        say(f"{alert_id}: dead-lettered: {alert_id in dead}")
+        marker = f"{pipe.names.alerts}[{partition}]"
+        for name, lines in logs.items():
+            about = [ln for ln in lines if alert_id in ln or (marker in ln and "commit-trace" in ln)]
+            for line in about[-25:]:
+                say(f"  {name}: {line[:400]}")
 
 
 def start_second_worker(pipe: Pipeline) -> tuple[subprocess.Popen[bytes], Path]:
@@ -322,7 +338,8 @@ def fault_broker_loss(expectation: Expectation, tag: str, args: argparse.Namespa
 
 
 def worker_env(args: argparse.Namespace) -> dict[str, str]:
-    env = {"WIREWATCH_LOG_FORMAT": "json", "WIREWATCH_STALL_EXIT": "60"}
+    # The commit trace costs little at these rates and makes a rare loss diagnosable (explain_unposted).
+    env = {"WIREWATCH_LOG_FORMAT": "json", "WIREWATCH_STALL_EXIT": "60", "WIREWATCH_COMMIT_TRACE": "1"}
     if args.without_commit_fix:
         env["WIREWATCH_FAUST_COMMIT_FIX"] = "0"
     return env

@@ -17,6 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from slack_sdk import WebClient
 
 from streams.broker import terminate
+from streams.kafka_security import KafkaSecurity
 from streams.topics import TopicNames
 from wirewatch.local_stack import LocalStack, spawn_cli
 
@@ -66,6 +67,7 @@ class Pipeline:
     http_port: int = 0
     extra_env: dict[str, str] = field(default_factory=dict)
     stack: LocalStack | None = None
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)  # this test process's own Kafka clients
 
     @property
     def names(self) -> TopicNames:
@@ -142,7 +144,8 @@ class Pipeline:
 
     # --- Kafka ---------------------------------------------------------
     def produce(self, topic: str, messages: list[tuple[bytes | None, bytes | None]]) -> None:
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", max_request_size=30_000_000, linger_ms=5)
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", max_request_size=30_000_000, linger_ms=5,
+                                 **self.security.client_options())
         try:
             for key, value in messages:
                 producer.send(topic, key=key, value=value).get(timeout=30)
@@ -152,7 +155,8 @@ class Pipeline:
     @contextmanager
     def producer(self) -> Iterator[Callable[[str, bytes, bytes], None]]:
         """One producer for a whole feed; each send waits for the broker's ack, so a failure is seen."""
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, retries=5, bootstrap_timeout_ms=30_000)
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, retries=5, bootstrap_timeout_ms=30_000,
+                                 **self.security.client_options())
 
         def send(topic: str, key: bytes, value: bytes) -> None:
             producer.send(topic, key=key, value=value).get(timeout=30)
@@ -172,7 +176,8 @@ class Pipeline:
         the call, so a topic that is still being written to does not keep us reading.
         """
         started_ms = int(time.time() * 1000) + 200
-        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, consumer_timeout_ms=int(timeout_s * 1000))
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, consumer_timeout_ms=int(timeout_s * 1000),
+                                 **self.security.client_options())
         try:
             tps = [TopicPartition(topic, p) for p in range(self.partitions)]
             consumer.assign(tps)

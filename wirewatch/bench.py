@@ -37,6 +37,7 @@ from agents.logic.screening import Screener
 from agents.logic.watchlists import load_watchlist_dir
 from streams.broker import terminate
 from streams.records import EmbeddedItem, NewsItem
+from streams.kafka_security import KafkaSecurity
 from streams.settings import Settings
 from streams.timefmt import epoch_of, iso_from_epoch
 from streams.topics import TopicNames
@@ -99,13 +100,14 @@ def measure_ceiling(items: list[dict[str, Any]], embedder, screener: Screener) -
     return len(items) / (time.perf_counter() - started)
 
 
-def measure_naive(servers: list[str], topic: str, out_topic: str, count: int, embedder, screener: Screener) -> float:
+def measure_naive(servers: list[str], topic: str, out_topic: str, count: int, embedder, screener: Screener,
+                  security: KafkaSecurity = KafkaSecurity()) -> float:
     """What a user might write in an afternoon: one message, one model call, one blocking send."""
-    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, consumer_timeout_ms=10_000)
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, consumer_timeout_ms=10_000, **security.client_options())
     tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
-    producer = KafkaProducer(bootstrap_servers=servers, acks="all")
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all", **security.client_options())
     done = 0
     started = time.perf_counter()
     try:
@@ -157,10 +159,11 @@ class Worker:
         return 0.0
 
 
-def _produce(servers: list[str], topic: str, items: list[dict[str, Any]], rate: float | None = None) -> list[float]:
+def _produce(servers: list[str], topic: str, items: list[dict[str, Any]], rate: float | None = None,
+             security: KafkaSecurity = KafkaSecurity()) -> list[float]:
     """Send items (at `rate`/s when given), each stamped `published` with its produce time (old
     background articles would otherwise be stale); returns the send times."""
-    producer = KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5 if rate is None else 0)
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5 if rate is None else 0, **security.client_options())
     times: list[float] = []
     start = time.perf_counter()
     try:
@@ -190,9 +193,10 @@ def _wait_matched(workers: list[Worker], target: float, timeout_s: float) -> flo
     raise TimeoutError(f"workers matched fewer than {target:.0f} items within {timeout_s:.0f} s")
 
 
-def _alert_latencies(servers: list[str], topic: str, wanted: set[str], stop: threading.Event, out: list[float]) -> None:
+def _alert_latencies(servers: list[str], topic: str, wanted: set[str], stop: threading.Event, out: list[float],
+                     security: KafkaSecurity = KafkaSecurity()) -> None:
     """Alert record timestamp minus the news record timestamp it carries, for the wanted items."""
-    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, consumer_timeout_ms=500, **security.client_options())
     tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(tps)
     consumer.seek_to_end(*tps)
@@ -212,9 +216,9 @@ def _alert_latencies(servers: list[str], topic: str, wanted: set[str], stop: thr
         consumer.close()
 
 
-def _count_alerts(servers: list[str], topic: str) -> dict[str, set[str]]:
+def _count_alerts(servers: list[str], topic: str, security: KafkaSecurity = KafkaSecurity()) -> dict[str, set[str]]:
     """Item id -> watchlists alerted, over the whole alerts topic (read until it stays idle)."""
-    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, consumer_timeout_ms=2000)
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, consumer_timeout_ms=2000, **security.client_options())
     tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
@@ -237,6 +241,7 @@ class Services:
     names: TopicNames
     workers: list[Worker]
     logdir: Path
+    security: KafkaSecurity = KafkaSecurity()  # the clients' TLS and SASL, from the settings
 
     @classmethod
     def start(cls, workers_wanted: int) -> "Services":
@@ -248,7 +253,7 @@ class Services:
         stack = LocalStack(env, logdir=logdir)
         try:
             names = TopicNames(prefix)
-            services = cls(stack, stack.ensure_broker(PARTITIONS, names), names, [], logdir)
+            services = cls(stack, stack.ensure_broker(PARTITIONS, names), names, [], logdir, Settings.from_env().kafka_security)
             stack.start_sink("xoxb-bench-" + secrets.token_hex(6))
             for k in range(workers_wanted):
                 process, port = stack.start_worker(f"worker-{k}", WIREWATCH_DATA_DIR=str(logdir / f"w{k}"))
@@ -301,11 +306,12 @@ def _measure_latency(services: Services, items: list[dict[str, Any]], offered: f
     """p50/p99 samples: produce -> alert for the items that alert, at `offered` items/s."""
     latencies: list[float] = []
     stop = threading.Event()
-    reader = threading.Thread(target=_alert_latencies, args=(services.servers, services.names.alerts, {r["id"] for r in items}, stop, latencies), daemon=True)
+    reader = threading.Thread(target=_alert_latencies, args=(services.servers, services.names.alerts, {r["id"] for r in items}, stop, latencies,
+                                                             services.security), daemon=True)
     reader.start()
     time.sleep(1.0)
     matched_before = services.total(MATCHED)
-    _produce(services.servers, services.names.news, items, rate=offered)
+    _produce(services.servers, services.names.news, items, rate=offered, security=services.security)
     _wait_matched(services.workers, matched_before + len(items), 120)
     time.sleep(2.0)
     stop.set()
@@ -325,12 +331,12 @@ def _compare_backends(items: list[dict[str, Any]], embedder: Any, screener: Scre
 def _measure_pipeline(services: Services, items: list[dict[str, Any]]) -> tuple[float, float]:
     """Items/s through the running workers, and the share that reached the transformer."""
     warm = _renamed(bench_items(40), "warm")  # first batches pay for lazy initialisation
-    _produce(services.servers, services.names.news, warm)
+    _produce(services.servers, services.names.news, warm, security=services.security)
     _wait_matched(services.workers, len(warm), 120)
     base = services.total(MATCHED)
     embedded_before, candidates_before = services.total(EMBEDDED), services.total(CANDIDATES)
     started = time.perf_counter()
-    _produce(services.servers, services.names.news, items)
+    _produce(services.servers, services.names.news, items, security=services.security)
     finished = _wait_matched(services.workers, base + len(items), max(120, len(items) / 5))
     pipeline = len(items) / (finished - started)
     candidate_share = (services.total(CANDIDATES) - candidates_before) / max(1.0, services.total(EMBEDDED) - embedded_before)
@@ -403,7 +409,7 @@ def run_bench(
         p50 = statistics.median(latencies) * 1000 if latencies else float("nan")
         p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1000 if latencies else float("nan")
         _log(f"latency at {offered:.1f} items/s over {len(latencies)} alerts: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
-        alerted = _count_alerts(services.servers, services.names.alerts)
+        alerted = _count_alerts(services.servers, services.names.alerts, services.security)
         measured = {row["id"] for row in items}
         background_alerts = sum(len(w) for item_id, w in alerted.items() if item_id in measured and item_id.startswith(BACKGROUND_PREFIX))
 
@@ -412,7 +418,8 @@ def run_bench(
         # The naive loop gets the model as an afternoon's code would use it: sentence-transformers'
         # defaults (one model, batch 32, torch's own threads), not wirewatch's tuning.
         plain = Embedder(batch_size=32, workers=1)
-        naive = measure_naive(services.servers, services.names.news, services.names.alerts + ".naive", naive_n, plain, screener)
+        naive = measure_naive(services.servers, services.names.news, services.names.alerts + ".naive", naive_n, plain, screener,
+                              services.security)
         _log(f"naive {naive:.1f} items/s over {naive_n} items")
         return _result(
             ceiling=ceiling, pipeline=pipeline, naive=naive, p50=p50, p99=p99, offered=offered, embedder=embedder, settings=settings, rss=rss, services=services, n=n, latencies=latencies, blocks=blocks, loop_max=loop_max, n_background=n_background, n_relevant=n_relevant, candidate_share=candidate_share, background_alerts=background_alerts, backends=backends,

@@ -24,7 +24,8 @@ watchlists_option = click.option("--watchlists", type=click.Path(path_type=Path)
 
 EXIT_CODES = """Exit codes: 0 done (a service: stopped on request); 1 the command's own failure (see its
 --help); 2 a usage or settings error; 3 the broker could not be reached or was lost; 4 a worker
-stalled; 130 a one-shot command interrupted."""
+stalled; 5 the broker refused the login or its TLS certificate is not trusted; 130 a one-shot
+command interrupted."""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "show_default": True}, epilog=EXIT_CODES)
@@ -54,19 +55,38 @@ def _folder(settings: Settings, given: Path | None) -> Settings:
 @click.option("--port", type=int, default=9092, help="loopback port to listen on")
 @click.option("--partitions", type=int, help="partitions per topic (default: $WIREWATCH_PARTITIONS)")
 @click.option("--log", "log_path", type=click.Path(path_type=Path), help="append Tansu's own output to this file (default: discarded)")
+@click.option("--tls-cert", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="serve TLS with this certificate (PEM)")
+@click.option("--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), help="private key of --tls-cert (PEM)")
+@click.option("--user", "users", multiple=True, metavar="NAME:PASSWORD",
+              help="require a SASL login; repeat for more users (the process list shows it: a development broker)")
+@click.option("--sasl-mechanisms", default="PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", help="mechanisms offered with --user")
 @click.pass_obj
-def broker(settings: Settings, port: int, partitions: int | None, log_path: Path | None) -> int:
-    """Run the embedded Kafka-protocol broker (Tansu, memory only) in the foreground."""
+def broker(settings: Settings, port: int, partitions: int | None, log_path: Path | None, tls_cert: Path | None,
+           tls_key: Path | None, users: tuple[str, ...], sasl_mechanisms: str) -> int:
+    """Run the embedded Kafka-protocol broker (Tansu, memory only) in the foreground.
+
+    With --tls-cert/--tls-key and --user, clients connect with TLS and a SASL login (PLAIN,
+    SCRAM-SHA-256, SCRAM-SHA-512), through a gateway in this process: Tansu's own TLS and
+    SASL do not work in the shipped build (docs/security.md)."""
     from streams.broker import BrokerError, EmbeddedBroker, ensure_topics
 
+    if (tls_cert is None) != (tls_key is None):
+        raise click.UsageError("--tls-cert and --tls-key go together")
+    accounts = dict(user.split(":", 1) for user in users if ":" in user)
+    if len(accounts) != len(users) or not all(accounts) or not all(accounts.values()):
+        raise click.BadParameter("write each as NAME:PASSWORD, both non-empty", param_hint="--user")
+    mechanisms = tuple(m.strip().upper() for m in sasl_mechanisms.split(",") if m.strip())
     try:
-        embedded = EmbeddedBroker(port=port).start(log_path)
+        embedded = EmbeddedBroker(port=port, tls=(tls_cert, tls_key) if tls_cert and tls_key else None, users=accounts,
+                                  mechanisms=mechanisms).start(log_path)
     except BrokerError as exc:
         click.echo(f"wirewatch broker: cannot start on 127.0.0.1:{port}: {exc}", err=True)
         return 1
     try:
-        ensure_topics([embedded.bootstrap], partitions or settings.partitions, settings.topic_names)
+        ensure_topics([embedded.bootstrap], partitions or settings.partitions, settings.topic_names, client_options=embedded.admin_options())
         click.echo(f"WIREWATCH_BROKER={embedded.url}")
+        for line in _client_settings(tls_cert, accounts, mechanisms):
+            click.echo(line)
         click.echo(f"wirewatch broker: Tansu (memory only) on {embedded.bootstrap}; topics ready; Ctrl-C stops it")
         while embedded.process is not None and embedded.process.poll() is None:
             time.sleep(0.5)
@@ -74,6 +94,20 @@ def broker(settings: Settings, port: int, partitions: int | None, log_path: Path
         return 1
     finally:
         embedded.stop()
+
+
+def _client_settings(tls_cert: Path | None, accounts: dict[str, str], mechanisms: tuple[str, ...]) -> list[str]:
+    """What a client of a secured embedded broker sets (the password is the one given to --user)."""
+    if tls_cert is None and not accounts:
+        return []
+    protocol = ("SASL_" if accounts else "") + ("SSL" if tls_cert else "PLAINTEXT")
+    lines = [f"WIREWATCH_KAFKA_SECURITY_PROTOCOL={protocol}"]
+    if tls_cert is not None:
+        lines.append(f"WIREWATCH_KAFKA_SSL_CAFILE={tls_cert.resolve()}")
+    if accounts:
+        lines += [f"WIREWATCH_KAFKA_SASL_MECHANISM={mechanisms[-1]}", f"WIREWATCH_KAFKA_SASL_USERNAME={next(iter(accounts))}",
+                  "# and WIREWATCH_KAFKA_SASL_PASSWORD=<the password given to --user>"]
+    return lines
 
 
 @cli.command()
@@ -109,9 +143,10 @@ def ingest(settings: Settings, path: Path) -> int:
 
     The whole file is checked first (FILE:LINE: reason for each bad line), then sent.
     Exit codes: 0 all sent; 1 some lines refused (the rest sent); 2 no broker set or no file;
-    3 the broker could not be reached.
+    3 the broker could not be reached; 5 it refused the login or its certificate is not trusted.
     """
-    from wirewatch.ingest import BrokerUnreachable, ingest_file
+    from streams.kafka_security import BrokerUnreachable, KafkaAccessDenied
+    from wirewatch.ingest import ingest_file
 
     if not settings.broker:
         click.echo("WIREWATCH_BROKER is not set: start `wirewatch broker` and export the address it prints", err=True)
@@ -120,10 +155,13 @@ def ingest(settings: Settings, path: Path) -> int:
         click.echo(f"{path}: no such file", err=True)
         return 2
     try:
-        report = ingest_file(path, settings.bootstrap_servers, settings.topic_names)
+        report = ingest_file(path, settings.bootstrap_servers, settings.topic_names, security=settings.kafka_security)
     except BrokerUnreachable as exc:
         click.echo(f"wirewatch ingest: {exc}", err=True)
         return 3
+    except KafkaAccessDenied as exc:
+        click.echo(f"wirewatch ingest: {exc}", err=True)
+        return 5
     click.echo(f"ingested {report.sent} items, rejected {report.rejected}")
     return 0 if report.rejected == 0 else 1
 

@@ -17,16 +17,12 @@ from typing import TextIO
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from streams.kafka_security import BrokerUnreachable, KafkaSecurity, check_access
 from streams.records import InvalidMessage, NewsItem
 from streams.topics import TopicNames
 
 
 CONNECT_TIMEOUT_MS = 10_000
-
-
-class BrokerUnreachable(Exception):
-    """The broker did not answer; the text names the address and the time waited."""
-
 
 @dataclass
 class IngestReport:
@@ -34,7 +30,7 @@ class IngestReport:
     rejected: int = 0
 
 
-def make_producer(bootstrap: list[str]) -> KafkaProducer:
+def make_producer(bootstrap: list[str], security: KafkaSecurity = KafkaSecurity()) -> KafkaProducer:
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -44,6 +40,7 @@ def make_producer(bootstrap: list[str]) -> KafkaProducer:
         client_id="wirewatch-ingest",
         max_block_ms=CONNECT_TIMEOUT_MS,
         bootstrap_timeout_ms=CONNECT_TIMEOUT_MS,
+        **security.client_options(),
     )
 
 
@@ -62,12 +59,15 @@ def read_items(path: Path, err: TextIO = sys.stderr) -> tuple[list[NewsItem], in
     return items, rejected
 
 
-def ingest_file(path: Path, bootstrap: list[str], names: TopicNames = TopicNames(), err: TextIO = sys.stderr) -> IngestReport:
+def ingest_file(path: Path, bootstrap: list[str], names: TopicNames = TopicNames(), err: TextIO = sys.stderr,
+                security: KafkaSecurity = KafkaSecurity()) -> IngestReport:
+    """Raises BrokerUnreachable, or KafkaAccessDenied for a refused login or an untrusted certificate."""
     items, rejected = read_items(path, err)
     report = IngestReport(rejected=rejected)
     started = time.monotonic()
+    check_access(bootstrap, security, timeout_s=CONNECT_TIMEOUT_MS / 1000)
     try:
-        producer = make_producer(bootstrap)
+        producer = make_producer(bootstrap, security)
     except KafkaError as exc:
         raise BrokerUnreachable(f"cannot reach the broker at {','.join(bootstrap)} (waited {time.monotonic() - started:.0f} s: "
                                 f"{type(exc).__name__})") from None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from streams.broker import EmbeddedBroker, ensure_topics, free_port, terminate, wait_for_port
 from streams.processes import spawn_python
-from streams.settings import broker_url_to_servers
+from streams.settings import Settings, broker_url_to_servers
 from streams.topics import TopicNames
 
 
@@ -39,9 +39,10 @@ class LocalStack:
         """The broker named by WIREWATCH_BROKER, else a fresh embedded one; its topics created."""
         if not self.env.get("WIREWATCH_BROKER"):
             self.broker = EmbeddedBroker(port=free_port()).start()
-            self.env["WIREWATCH_BROKER"] = self.broker.url
+            # The embedded broker speaks plain text: children must not try TLS or SASL on it.
+            self.env.update(WIREWATCH_BROKER=self.broker.url, WIREWATCH_KAFKA_SECURITY_PROTOCOL="PLAINTEXT", WIREWATCH_KAFKA_SASL_USERNAME="")
         servers = broker_url_to_servers(self.env["WIREWATCH_BROKER"])
-        ensure_topics(servers, partitions, names)
+        ensure_topics(servers, partitions, names, security=Settings.from_env(**_security_overrides(self.env)).kafka_security)
         return servers
 
     def start_sink(self, token: str, log_name: str = "sink") -> int:
@@ -69,3 +70,9 @@ class LocalStack:
             terminate(process, grace_s)
         if self.broker is not None:
             self.broker.stop()
+
+
+def _security_overrides(env: dict[str, str]) -> dict[str, object]:
+    """The children's Kafka security settings, read from their env (it may differ from this process's)."""
+    fields = {name: f for name, f in Settings.model_fields.items() if name.startswith("kafka_")}
+    return {name: env.get(str(f.validation_alias)) or f.default for name, f in fields.items()}

@@ -24,6 +24,7 @@ from agents.logic.gloss import Glossary
 from agents.logic.matcher import Decision, Encode
 from agents.logic.screening import Screener
 from agents.logic.watchlists import WatchlistErrors, load_watchlist_dir
+from streams.kafka_security import KafkaSecurity
 from streams.records import EmbeddedItem, InvalidMessage
 from streams.settings import Settings
 from wirewatch.screening_setup import build_screener
@@ -72,7 +73,7 @@ class RescreenReport:
 
 
 def _read_all(
-    bootstrap: list[str], topic: str, start_ms: int | None, stop_ms: int | None = None
+    bootstrap: list[str], topic: str, start_ms: int | None, stop_ms: int | None = None, security: KafkaSecurity = KafkaSecurity()
 ) -> Iterator[tuple[int, bytes | None, bytes | None]]:
     """(timestamp_ms, key, value) of every record, from `start_ms` on when the broker can seek by time.
 
@@ -81,7 +82,8 @@ def _read_all(
     trust end offsets, which Tansu under-reports.
     """
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=_IDLE_MS, max_partition_fetch_bytes=8 << 20
+        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=_IDLE_MS, max_partition_fetch_bytes=8 << 20,
+        **security.client_options(),
     )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -122,7 +124,8 @@ class _AlertWriter:
         self.settings = settings
         self.report = report
         self.existing = existing
-        self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", max_request_size=8 << 20)
+        self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", max_request_size=8 << 20,
+                                      **settings.kafka_security.client_options())
         self.futures: list = []
 
     def add(self, embedded: EmbeddedItem, decisions: list[Decision]) -> None:
@@ -174,11 +177,11 @@ def rescreen(
     servers = settings.bootstrap_servers
     started_ms = int(now() * 1000)
     cutoff_ms = started_ms - int(since.total_seconds() * 1000)
-    existing = {key.decode("utf-8", "replace") for _, key, _ in _read_all(servers, names.alerts, None) if key}
+    existing = {key.decode("utf-8", "replace") for _, key, _ in _read_all(servers, names.alerts, None, security=settings.kafka_security) if key}
     writer = _AlertWriter(settings, report, existing)
     dropped: list[EmbeddedItem] = []
     try:
-        for timestamp, _, value in _read_all(servers, names.embedded, cutoff_ms, started_ms):
+        for timestamp, _, value in _read_all(servers, names.embedded, cutoff_ms, started_ms, settings.kafka_security):
             report.items_read += 1
             if timestamp < cutoff_ms:
                 continue

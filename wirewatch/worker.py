@@ -18,7 +18,8 @@ from agents.logic.slack_delivery import SlackDelivery, make_client, plain_http_r
 from agents.runtime import Runtime
 from streams.app import create_app, declare_topics
 from streams.broker import EmbeddedBroker, ensure_topics
-from streams.processes import EXIT_FORCED
+from streams.kafka_security import BrokerUnreachable, KafkaAccessDenied, check_access
+from streams.processes import EXIT_ACCESS_DENIED, EXIT_BROKER_LOST, EXIT_FORCED
 from streams.settings import Settings
 from wirewatch.logs import logging_config
 from wirewatch.screening_setup import build_screener, ensure_static, load_glossary
@@ -93,6 +94,20 @@ def _force_exit(why: str) -> None:
     os._exit(EXIT_FORCED)  # the embedded broker follows: it dies with its parent
 
 
+def _check_access_or_exit(settings: Settings) -> None:
+    """Reach the broker, complete TLS and log in before faust starts: faust and aiokafka would
+    retry a refused password or an untrusted certificate without end."""
+    try:
+        server = check_access(settings.bootstrap_servers, settings.kafka_security, timeout_s=settings.broker_give_up_s)
+    except BrokerUnreachable as exc:
+        print(f"wirewatch worker: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_BROKER_LOST)
+    except KafkaAccessDenied as exc:
+        print(f"wirewatch worker: {exc}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_ACCESS_DENIED)
+    logging.getLogger("wirewatch").info("broker %s reached (%s)", server, settings.kafka_security.describe())
+
+
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     broker: EmbeddedBroker | None = None
     if not settings.broker:
@@ -100,7 +115,8 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         settings = settings.model_copy(update={"broker": broker.url})
         print(f"wirewatch: started the embedded broker (memory only) at {broker.bootstrap}", flush=True)
     try:
-        ensure_topics(settings.bootstrap_servers, settings.partitions, settings.topic_names)
+        _check_access_or_exit(settings)
+        ensure_topics(settings.bootstrap_servers, settings.partitions, settings.topic_names, security=settings.kafka_security)
         app, _runtime = build(settings)
         print(
             f"wirewatch worker: broker={settings.broker} watchlists={settings.watchlists_dir} "

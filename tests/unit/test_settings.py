@@ -74,3 +74,34 @@ def test_broker_lists_take_commas_or_semicolons(monkeypatch: pytest.MonkeyPatch,
     settings = Settings.from_env()
     assert settings.broker == "kafka://a:9092;b:9092"  # the form faust reads
     assert settings.bootstrap_servers == ["a:9092", "b:9092"]
+
+
+def test_kafka_security_settings_must_be_complete(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WIREWATCH_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(SettingsError, match="SASL_SSL needs WIREWATCH_KAFKA_SASL_USERNAME and WIREWATCH_KAFKA_SASL_PASSWORD"):
+        Settings.from_env()
+    monkeypatch.setenv("WIREWATCH_KAFKA_SASL_USERNAME", "svc")
+    monkeypatch.setenv("WIREWATCH_KAFKA_SASL_PASSWORD", "pw-123")
+    monkeypatch.setenv("WIREWATCH_KAFKA_SSL_CAFILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(SettingsError, match="WIREWATCH_KAFKA_SSL_CAFILE=.*missing.pem: no such file"):
+        Settings.from_env()
+    (tmp_path / "ca.pem").write_text("x")
+    monkeypatch.setenv("WIREWATCH_KAFKA_SSL_CAFILE", str(tmp_path / "ca.pem"))
+    settings = Settings.from_env()
+    assert "pw-123" not in repr(settings) and "pw-123" not in settings.kafka_security.describe()
+    monkeypatch.setenv("WIREWATCH_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    with pytest.raises(SettingsError, match="does not log in"):
+        Settings.from_env()
+
+
+def test_one_security_table_feeds_every_client_library() -> None:
+    from streams.kafka_security import KafkaSecurity
+
+    assert KafkaSecurity().client_options() == {"security_protocol": "PLAINTEXT"}
+    assert KafkaSecurity().faust_credentials() is None
+    sasl = KafkaSecurity("SASL_SSL", mechanism="SCRAM-SHA-256", username="svc", password="pw").client_options()
+    assert sasl["security_protocol"] == "SASL_SSL" and sasl["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert (sasl["sasl_plain_username"], sasl["sasl_plain_password"]) == ("svc", "pw") and sasl["ssl_context"] is not None
+    credentials = KafkaSecurity("SASL_PLAINTEXT", mechanism="PLAIN", username="svc", password="pw").faust_credentials()
+    assert credentials.mechanism.value == "PLAIN" and credentials.protocol.value == "SASL_PLAINTEXT"
+    assert KafkaSecurity("SSL").faust_credentials().protocol.value == "SSL"
