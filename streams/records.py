@@ -266,6 +266,24 @@ class Scores(TypedDict, total=False):
     threshold: Required[float]
 
 
+class ListedEntryEvidence(TypedDict, total=False):
+    """An entry of a designated-party list (a watchlist's entity_sources) that the item names."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    list: Required[Annotated[str, Field(description="The list, e.g. OFAC SDN.")]]
+    entry_id: Required[Annotated[str, Field(description="The entry's number on that list (OFAC: ent_num).")]]
+    name: Required[Annotated[str, Field(description="The entry's primary name, as listed.")]]
+    found: Required[Annotated[str, Field(description="The words in the item that matched (folded).")]]
+    alias: Annotated[str, Field(description="The listed name or alias that was found.")]
+    alias_strength: Annotated[str, Field(description="primary, aka, fka, nka, or weak (OFAC's weak a.k.a.).")]
+    type: Annotated[str, Field(description="individual, entity, vessel or aircraft.")]
+    programs: list[str]
+    url: Annotated[str, Field(description="The entry's official record.")]
+    alone: Annotated[bool, Field(description="The name is distinctive enough to count as a named party on its own; "
+                                             "false: supporting evidence only.")]
+
+
 class Evidence(TypedDict, total=False):
     """Why the item matched: the sentence, what it matched, and every score."""
 
@@ -275,6 +293,8 @@ class Evidence(TypedDict, total=False):
     matched: Required[list[MatchedTerm]]
     scores: Required[Scores]
     rule: str
+    listed: Annotated[list[ListedEntryEvidence], Field(description="Added in 1.1: designated-party list entries the item "
+                                                                   "names; absent when there are none.")]
 
 
 class Alert(BaseModel):

@@ -8,6 +8,8 @@ the presearch and the matcher can never disagree about which terms an item holds
   Aho-Corasick automaton: one pass over the text, linear in its length, however many terms.
 - Other entity names are matched fuzzily and in any order (textnorm.find_name); each lookup
   is a dictionary probe per distinctive word, so it is linear in the text too.
+- Names from designated-party lists (tens of thousands: agents/logic/listed_names.py) join the
+  same automaton as exact word-bounded forms, so a whole sanctions list costs one pass too.
 
 The hits per list are exactly what a term-by-term scan would give: per kind, terms in the
 list's order, the first occurrence of each, a word found by two terms counted once.
@@ -20,6 +22,7 @@ from typing import Sequence
 
 import ahocorasick
 
+from agents.logic.listed_names import ListedName
 from agents.logic.textnorm import FoldedText, NameGate, Term, find_name, fold, has_cjk, is_generic_name
 
 TERM_KINDS = ("keyword", "context", "exclude")
@@ -30,6 +33,7 @@ class Hit:
     kind: str  # keyword | context | exclude | entity
     text: str  # the watchlist's term
     found: str  # the item's words
+    listed: ListedName | None = None  # the designated-party list entry behind an entity or context hit
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,13 @@ class ListTerms:
     context: Sequence[Term]
     exclude: Sequence[Term]
     entity_names: Sequence[tuple[str, str]]  # (canonical name, name or alias)
+    listed: Sequence[ListedName] = ()  # forms of the names on the list's entity sources
 
 
-# A slot is (list index, kind index, position in that kind's sequence); kind index 3 = entity.
+# A slot is (list index, kind index, position in that kind's sequence); kind index 3 = entity, 4 = listed.
 _Slot = tuple[int, int, int]
 _ENTITY = len(TERM_KINDS)
+_LISTED = _ENTITY + 1
 
 
 class LexicalIndex:
@@ -67,6 +73,8 @@ class LexicalIndex:
                     self._verbatim.add((li, k))
                 else:
                     fuzzy_names.append(name)
+            for k, listed in enumerate(terms.listed):
+                self._add(self._word, f" {listed.form} ", (li, _LISTED, k))
         self._names = NameGate(fuzzy_names)
         for automaton in (self._word, self._cjk):
             if len(automaton):
@@ -111,6 +119,8 @@ class LexicalIndex:
         return (terms.keywords, terms.context, terms.exclude)[slot[1]][slot[2]]
 
     def _needle_text(self, slot: _Slot) -> str:
+        if slot[1] == _LISTED:
+            return self.lists[slot[0]].listed[slot[2]].form
         if slot[1] == _ENTITY:
             name = self.lists[slot[0]].entity_names[slot[2]][1]
             return name if has_cjk(name) else fold(name)
@@ -118,7 +128,7 @@ class LexicalIndex:
 
     def _words_at(self, text: str, end: int, slot: _Slot) -> str:
         """The folded words of a word-automaton hit ending at `end`: a prefix term takes the whole word."""
-        if slot[1] == _ENTITY:
+        if slot[1] >= _ENTITY:
             return self._needle_text(slot)
         term = self._term(slot)
         if not term.prefix:
@@ -140,8 +150,11 @@ class LexicalIndex:
         hits: list[Hit] = []
         seen_words: set[tuple[int, str]] = set()
         verbatim: dict[int, str] = {}
+        listed: list[tuple[int, str]] = []
         for ki, k, words in found:
-            if ki == _ENTITY:
+            if ki == _LISTED:
+                listed.append((k, words))
+            elif ki == _ENTITY:
                 verbatim[k] = words
             elif (ki, words) not in seen_words:  # 'telecom*' and 'télécom*' count once
                 seen_words.add((ki, words))
@@ -157,4 +170,17 @@ class LexicalIndex:
             if words is not None:
                 seen.add(canonical)
                 hits.append(Hit("entity", canonical if name == canonical else f"{canonical} ({name})", words))
-        return hits
+        return hits + _listed_hits([terms.listed[k] for k, _ in listed], [words for _, words in listed])
+
+
+def _listed_hits(names: Sequence[ListedName], found: Sequence[str]) -> list[Hit]:
+    """One hit per list entry found: an entity when a form that may alert alone was found, else
+    context (supporting evidence only); the longest such form is the one reported."""
+    best: dict[tuple[str, str], tuple[ListedName, str]] = {}
+    for name, words in zip(names, found):
+        key = (name.entry.list_name, name.entry.entry_id)
+        held = best.get(key)
+        if held is None or (name.alone, len(name.form)) > (held[0].alone, len(held[0].form)):
+            best[key] = (name, words)
+    return [Hit("entity" if name.alone else "context", f"{name.entry.name} ({name.entry.list_name} #{name.entry.entry_id})",
+                words, listed=name) for name, words in best.values()]

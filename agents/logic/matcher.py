@@ -14,6 +14,7 @@ import numpy as np
 
 from agents.logic.gloss import GLOSS_PREFIX
 from agents.logic.lexicon import Hit, LexicalIndex, ListTerms
+from agents.logic.listed_names import ListedName
 from agents.logic.textnorm import FoldedText, Term
 from agents.logic.watchlists import LoadedWatchlist, Rule, Watchlist
 
@@ -47,6 +48,7 @@ class CompiledWatchlist:
     context: list[Term] = field(default_factory=list)
     exclude: list[Term] = field(default_factory=list)
     entity_names: list[tuple[str, str]] = field(default_factory=list)  # (canonical, name or alias)
+    listed: list[ListedName] = field(default_factory=list)  # forms of the names on its entity sources
 
     @classmethod
     def build(cls, loaded: LoadedWatchlist, encode: Encode) -> "CompiledWatchlist":
@@ -60,6 +62,7 @@ class CompiledWatchlist:
             context=[Term.parse(k) for k in wl.context],
             exclude=[Term.parse(k) for k in wl.exclude],
             entity_names=[(e.name, n) for e in wl.entities for n in (e.name, *e.aliases)],
+            listed=[name for edition in loaded.editions for name in edition.names],
         )
 
     @property
@@ -68,7 +71,7 @@ class CompiledWatchlist:
 
     @property
     def terms(self) -> ListTerms:
-        return ListTerms(self.keywords, self.context, self.exclude, self.entity_names)
+        return ListTerms(self.keywords, self.context, self.exclude, self.entity_names, self.listed)
 
     def decide(self, chunks: Sequence[str], vectors: np.ndarray, hits: list[Hit]) -> Decision:
         """The decision from the item's vectors and its hits on this list (LexicalIndex.hits)."""
@@ -97,8 +100,13 @@ class CompiledWatchlist:
         vetoed = counter > semantic + th.counter_margin and "entity" not in kinds
         excluded = "exclude" in kinds and not kinds & {"keyword", "entity"}
         rule = _first_satisfied_rule(wl, kinds, semantic)
+        # A distinctive name from a designated-party list answers the list's question by itself:
+        # the story names someone the team may not deal with, whatever else it is about.
+        named = next((h.listed for h in hits if h.listed is not None and h.listed.alone), None)
+        if named is not None and (rule is None or score < th.match):
+            rule = f"named on {named.entry.list_name}"
         eligible = not vetoed and not excluded and rule is not None
-        matched = eligible and score >= th.match
+        matched = eligible and (score >= th.match or named is not None)
 
         sentence_index = _evidence_sentence(chunks, hits, int(best_chunk))
         evidence = {
@@ -121,7 +129,19 @@ class CompiledWatchlist:
         }
         if vetoed:
             evidence["counter_example"] = counter_text
+        listed = [listed_evidence(h) for h in hits if h.listed is not None]
+        if listed:
+            evidence["listed"] = listed
         return Decision(wl, self.loaded.version, matched, round(score, 4), evidence, eligible)
+
+
+def listed_evidence(hit: Hit) -> dict[str, Any]:
+    """A designated-party list entry the item names, as the alert carries it (records.ListedEntryEvidence)."""
+    assert hit.listed is not None
+    entry = hit.listed.entry
+    return {"list": entry.list_name, "entry_id": entry.entry_id, "name": entry.name, "found": hit.found,
+            "alias": hit.listed.alias, "alias_strength": hit.listed.strength, "type": entry.entry_type,
+            "programs": list(entry.programs), "url": entry.url, "alone": hit.listed.alone}
 
 
 def searchable_text(title: str, body: str, chunks: Sequence[str]) -> FoldedText:

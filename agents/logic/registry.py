@@ -17,7 +17,14 @@ from typing import Callable, Sequence
 
 from agents.logic.matcher import Matcher
 from agents.logic.screening import Screener
-from agents.logic.watchlists import LoadedWatchlist, Watchlist, WatchlistErrors, load_watchlist_dir, watchlist_files
+from agents.logic.watchlists import (
+    LoadedWatchlist,
+    Watchlist,
+    WatchlistErrors,
+    declared_source_files,
+    load_watchlist_dir,
+    watchlist_files,
+)
 
 Compile = Callable[[Sequence[LoadedWatchlist]], Screener]
 
@@ -33,14 +40,19 @@ class ReloadOutcome:
 
 
 def folder_fingerprint(directory: Path) -> str:
-    """Cheap change detector: names, sizes and mtimes of the watchlist files."""
+    """Cheap change detector: names, sizes and mtimes of the watchlist files and of the list files
+    (entity_sources) they name, so a new edition of a list reloads like an edit."""
     digest = hashlib.sha256()
     try:
-        for path in watchlist_files(directory):
-            stat = path.stat()
-            digest.update(f"{path.name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        paths = watchlist_files(directory)
     except OSError as exc:
-        digest.update(f"error:{exc}".encode())
+        return hashlib.sha256(f"error:{exc}".encode()).hexdigest()
+    for path in [*paths, *declared_source_files(directory)]:
+        try:
+            stat = path.stat()
+            digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        except OSError as exc:
+            digest.update(f"{path}\0error:{exc.errno}\n".encode())
     return digest.hexdigest()
 
 

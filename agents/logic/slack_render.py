@@ -70,6 +70,25 @@ def _why(evidence: dict[str, Any]) -> str:
     return shorten("Why: " + "; ".join(terms), CONTEXT_TEXT_LIMIT) if terms else "Why: semantic similarity"
 
 
+def _listed_line(evidence: dict[str, Any]) -> str:
+    """Designated-party entries the story names, each with a link to its official record."""
+    entries = evidence.get("listed")
+    if not isinstance(entries, list):
+        return ""
+    lines = []
+    for entry in [e for e in entries if isinstance(e, dict)][:3]:
+        name = escape_mrkdwn(shorten(str(entry.get("name", "")), 120))
+        where = escape_mrkdwn(f"{entry.get('list', '')} #{entry.get('entry_id', '')}")
+        kind = escape_mrkdwn(shorten(", ".join([str(entry.get("type", ""))] + [str(p) for p in entry.get("programs", []) or []][:4]), 120))
+        alias = str(entry.get("alias", ""))
+        also = f", as “{escape_mrkdwn(shorten(alias, 80))}”" if alias and alias != entry.get("name") else ""
+        link = safe_link(str(entry.get("url", "")))
+        record = f" · <{link}|official record>" if link else ""
+        support = "" if entry.get("alone", True) else " (supporting evidence only)"
+        lines.append(f":pushpin: Listed: *{name}*{also} — {where} ({kind}){support}{record}")
+    return "\n".join(lines)
+
+
 def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str, Any]:
     """chat.postMessage arguments (text, blocks, metadata) for one alert."""
     item = alert.item
@@ -96,6 +115,9 @@ def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str,
             ],
         },
     ]
+    listed = _listed_line(ev)
+    if listed:
+        blocks.insert(2, {"type": "section", "text": {"type": "mrkdwn", "text": shorten(listed, SECTION_TEXT_LIMIT)}})
     if also_reported_by:
         blocks.insert(0, {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Also reported by {escape_mrkdwn(shorten(also_reported_by, 200))}"}]})
     fallback = shorten(

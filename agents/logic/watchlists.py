@@ -9,6 +9,7 @@ and each error is mapped back to the line of the offending node.
 from __future__ import annotations
 
 import difflib
+import os
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agents.logic.listed_names import DEFAULT_MIN_RARITY, Edition, SourceError, load_ofac_csv
 
 MAX_FILE_BYTES = 512 * 1024
 MAX_NODES = 50_000
@@ -42,6 +45,19 @@ class Entity(_Strict):
 
     name: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
+
+
+class EntitySource(_Strict):
+    """A designated-party list the authorities publish as files; each edition is loaded whole."""
+
+    format: Literal["ofac-sdn-csv"] = Field(description="ofac-sdn-csv: a folder with OFAC's legacy sdn.csv and alt.csv")
+    path: str = Field(min_length=1, description="the folder; a relative path is read from the watchlist file's folder")
+    list_name: str = Field("OFAC SDN", min_length=1, description="shown on alerts")
+    record_url: str = Field("https://sanctionssearch.ofac.treas.gov/Details.aspx?id={entry_id}",
+                            description="link to an entry's official record; {entry_id} is replaced")
+    min_rarity: float = Field(DEFAULT_MIN_RARITY, ge=0.0, le=60.0,
+                              description="how rare a name's words must be, together, for the name to alert on its own "
+                                          "(-log10 of their probability in English; docs/sanctions-lists.md)")
 
 
 class Rule(_Strict):
@@ -110,6 +126,9 @@ class Watchlist(_Strict):
     rules: list[Rule] = Field(
         default_factory=list, description="evidence combinations that allow a match; none: keyword, entity, or strong semantic"
     )
+    entity_sources: list[EntitySource] = Field(
+        default_factory=list, description="designated-party lists (files from the authorities) whose names count as entities"
+    )
 
     @field_validator("exemplars", "counter_examples", "keywords", "context", "exclude", "channels")
     @classmethod
@@ -143,7 +162,12 @@ class WatchlistErrors(Exception):
 class LoadedWatchlist:
     watchlist: Watchlist
     path: Path
-    version: str  # content hash of the file
+    version: str  # content hash of the file, and of each entity source's edition
+    editions: tuple[Edition, ...] = ()
+
+    @property
+    def source_files(self) -> tuple[Path, ...]:
+        return tuple(path for edition in self.editions for path in edition.files)
 
 
 def content_version(raw: bytes) -> str:
@@ -295,7 +319,43 @@ def load_watchlist_file(path: Path) -> LoadedWatchlist:
     except OSError as exc:
         raise WatchlistErrors([WatchlistError(str(path), 1, "(file)", f"cannot read: {exc.strerror}")]) from None
     watchlist = parse_watchlist(raw, str(path))
-    return LoadedWatchlist(watchlist=watchlist, path=path, version=content_version(raw))
+    editions = tuple(_load_source(source, path, index) for index, source in enumerate(watchlist.entity_sources))
+    version = content_version(raw) if not editions else content_version(raw + "".join(e.version for e in editions).encode())
+    return LoadedWatchlist(watchlist=watchlist, path=path, version=version, editions=editions)
+
+
+def declared_source_files(directory: Path) -> list[Path]:
+    """The list files the folder's watchlists name, for change detection (only files that mention
+    entity_sources are parsed, and an invalid one is skipped: the reload reports it)."""
+    files: list[Path] = []
+    for path in watchlist_files(directory):
+        try:
+            raw = path.read_bytes()[: MAX_FILE_BYTES + 1]
+            if b"entity_sources" not in raw:
+                continue
+            sources = parse_watchlist(raw, str(path)).entity_sources
+        except (OSError, WatchlistErrors):
+            continue
+        for source in sources:
+            folder = source_folder(source, path)
+            files += [folder / "sdn.csv", folder / "alt.csv"]
+    return files
+
+
+def source_folder(source: EntitySource, watchlist_path: Path) -> Path:
+    folder = Path(source.path)
+    return folder if folder.is_absolute() else Path(os.path.normpath(watchlist_path.parent / folder))
+
+
+def _load_source(source: EntitySource, watchlist_path: Path, index: int) -> Edition:
+    """One edition of a list, whole; a file it cannot use is reported at its own FILE:LINE."""
+    try:
+        return load_ofac_csv(source_folder(source, watchlist_path), source.list_name, source.record_url, source.min_rarity)
+    except SourceError as exc:
+        raise WatchlistErrors([WatchlistError(exc.file, exc.line, f"entity_sources[{index}]", exc.message)]) from None
+    except Exception as exc:  # noqa: BLE001 - a list file must never take the loader down
+        raise WatchlistErrors([WatchlistError(str(watchlist_path), 1, f"entity_sources[{index}]",
+                                              f"cannot load {source.path}: {type(exc).__name__}: {str(exc)[:200]}")]) from None
 
 
 def watchlist_files(directory: Path) -> list[Path]:

@@ -50,3 +50,16 @@ def test_long_text_stays_within_slack_limits() -> None:
             assert len(block["text"]["text"]) <= 3000
     assert shorten("alpha beta gamma", 11) == "alpha beta…"
     assert escape_mrkdwn("a & <b>") == "a &amp; &lt;b&gt;"
+
+
+def test_a_listed_entry_shows_with_its_number_and_official_record() -> None:
+    alert = make_alert("Ivor Volkharsk flew to Dubai")
+    entry = {"list": "OFAC SDN", "entry_id": "102", "name": "VOLKHARSK, Ivor <@channel>", "found": "ivor volkharsk",
+             "alias": "VOLKHARSKY, Ivor", "alias_strength": "aka", "type": "individual", "programs": ["FICTA"],
+             "url": "https://sanctionssearch.ofac.treas.gov/Details.aspx?id=102", "alone": True}
+    listed = alert.model_copy(update={"evidence": {**alert.evidence, "listed": [entry, {**entry, "url": "javascript:x", "alone": False}]}})
+    text = json.dumps(render_alert(listed)["blocks"])
+    assert "Listed: *VOLKHARSK, Ivor &lt;@channel&gt;*" in text and "OFAC SDN #102 (individual, FICTA)" in text
+    assert "<https://sanctionssearch.ofac.treas.gov/Details.aspx?id=102|official record>" in text
+    assert "javascript:" not in text and "(supporting evidence only)" in text
+    assert "Listed:" not in json.dumps(render_alert(alert)["blocks"])
