@@ -280,8 +280,8 @@ class ListedEntryEvidence(TypedDict, total=False):
     type: Annotated[str, Field(description="individual, entity, vessel or aircraft.")]
     programs: list[str]
     url: Annotated[str, Field(description="The entry's official record.")]
-    alone: Annotated[bool, Field(description="The name is distinctive enough to count as a named party on its own; "
-                                             "false: supporting evidence only.")]
+    alone: Annotated[bool, Field(description="The name is distinctive enough to alert on its own; "
+                                             "false: shown only, it added nothing to the match.")]
 
 
 class Evidence(TypedDict, total=False):
@@ -293,7 +293,7 @@ class Evidence(TypedDict, total=False):
     matched: Required[list[MatchedTerm]]
     scores: Required[Scores]
     rule: str
-    listed: Annotated[list[ListedEntryEvidence], Field(description="Added in 1.1: designated-party list entries the item "
+    listed: Annotated[list[ListedEntryEvidence], Field(description="Designated-party list entries the item "
                                                                    "names; absent when there are none.")]
 
 

@@ -30,7 +30,7 @@ TERM_KINDS = ("keyword", "context", "exclude")
 
 @dataclass(frozen=True)
 class Hit:
-    kind: str  # keyword | context | exclude | entity
+    kind: str  # keyword | context | exclude | entity | listed (a listed name shown as evidence, never scored)
     text: str  # the watchlist's term
     found: str  # the item's words
     listed: ListedName | None = None  # the designated-party list entry behind an entity or context hit
@@ -74,7 +74,8 @@ class LexicalIndex:
                 else:
                     fuzzy_names.append(name)
             for k, listed in enumerate(terms.listed):
-                self._add(self._word, f" {listed.form} ", (li, _LISTED, k))
+                if listed.support:  # a name too ordinary even to support a match is not searched
+                    self._add(self._word, f" {listed.form} ", (li, _LISTED, k))
         self._names = NameGate(fuzzy_names)
         for automaton in (self._word, self._cjk):
             if len(automaton):
@@ -174,13 +175,15 @@ class LexicalIndex:
 
 
 def _listed_hits(names: Sequence[ListedName], found: Sequence[str]) -> list[Hit]:
-    """One hit per list entry found: an entity when a form that may alert alone was found, else
-    context (supporting evidence only); the longest such form is the one reported."""
+    """One hit per list entry found: an entity when a form that may alert alone was found; else a
+    `listed` hit, which the alert shows but which never adds to the score or satisfies a rule (on
+    the dev set and a background firehose, counting such names as context only added false alarms);
+    the longest such form is the one reported."""
     best: dict[tuple[str, str], tuple[ListedName, str]] = {}
     for name, words in zip(names, found):
         key = (name.entry.list_name, name.entry.entry_id)
         held = best.get(key)
         if held is None or (name.alone, len(name.form)) > (held[0].alone, len(held[0].form)):
             best[key] = (name, words)
-    return [Hit("entity" if name.alone else "context", f"{name.entry.name} ({name.entry.list_name} #{name.entry.entry_id})",
+    return [Hit("entity" if name.alone else "listed", f"{name.entry.name} ({name.entry.list_name} #{name.entry.entry_id})",
                 words, listed=name) for name, words in best.values()]

@@ -13,8 +13,11 @@ Many listed names are ordinary words (vessels called SUCCESS or JUSTICE, firms c
 Whether a form may alert on its own is decided from data: its rarity is the sum, over its words,
 of how much rarer each is than common English (wordfreq's Zipf scale, from large corpora), and
 only forms at or above the list's `min_rarity` count as a named party. Weak aliases, and vessel
-and aircraft names, never alert on their own; an individual needs two name parts. A form that
-is not distinctive still counts as supporting evidence (like a context term).
+and aircraft names, never alert on their own; an individual needs two name parts. A form of two
+words or more with at least half that rarity is still searched and shown on an alert that
+matched for other reasons, but adds nothing to the match: counted as context, such names only
+added false alarms on the dev set and on a background firehose. Forms more common than that
+(single ordinary words, "premier group") are not searched at all.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ SDN_COLUMNS = 12  # ent_num, name, type, programs, title, call sign, vessel type
 ALT_COLUMNS = 5  # ent_num, alt_num, alt_type, alt_name, remarks
 # A word's rarity is -log10 of its probability in running English text; a form's, the sum over its words.
 ZIPF_CEILING = 9.0  # Zipf is log10 of occurrences per billion words: 9 - Zipf = -log10 P(word)
-DEFAULT_MIN_RARITY = 14.0  # chosen on a background firehose: docs/sanctions-lists.md
+DEFAULT_MIN_RARITY = 15.0  # chosen on a background firehose: docs/sanctions-lists.md
 LEGAL_FORMS = frozenset(
     """co ltd llc inc corp plc sa ag gmbh bv nv oao ooo zao pao jsc ojsc cjsc pjsc srl sarl spa sas kg limited
     company corporation incorporated cv de""".split()
@@ -69,6 +72,7 @@ class ListedName:
     strength: str  # primary, aka, fka, nka, weak
     entry: ListedEntry
     alone: bool  # distinctive: may alert on its own
+    support: bool = True  # searched and shown as evidence (always true when `alone`)
 
 
 @dataclass(frozen=True)
@@ -144,13 +148,22 @@ def entity_forms(name: str) -> list[str]:
     return list(dict.fromkeys([*forms, " ".join(words)]))
 
 
+def _distinctive_rarity(form: str) -> float:
+    """Legal forms ('co', 'ltd', 'oao') and single letters (the pieces of 'S.A.', initials) are
+    rare or short words that say nothing about which party is meant; 'de' is an ordinary word."""
+    return rarity(" ".join(w for w in form.split() if len(w) > 1 and (w == "de" or w not in LEGAL_FORMS)))
+
+
 def _may_alert_alone(form: str, entry_type: str, strength: str, min_rarity: float) -> bool:
     if strength == "weak" or entry_type in ("vessel", "aircraft"):
         return False
     if entry_type == "individual" and len(form.split()) < 2:
         return False
-    # Legal forms ('co', 'ltd', 'oao') are rare words that say nothing about which firm is meant.
-    return rarity(" ".join(w for w in form.split() if w not in LEGAL_FORMS)) >= min_rarity
+    return _distinctive_rarity(form) >= min_rarity
+
+
+def _may_support(form: str, min_rarity: float) -> bool:
+    return len(form.split()) >= 2 and _distinctive_rarity(form) >= min_rarity / 2
 
 
 def load_ofac_csv(folder: Path, list_name: str, url_template: str, min_rarity: float = DEFAULT_MIN_RARITY) -> Edition:
@@ -188,6 +201,6 @@ def load_ofac_csv(folder: Path, list_name: str, url_template: str, min_rarity: f
         entry = entries[entry_id]
         for form in (individual_forms(name) if entry.entry_type == "individual" else entity_forms(name)):
             if len(form) >= 2 and (entry_id, form) not in forms:
-                forms[(entry_id, form)] = ListedName(form, name, strength, entry,
-                                                     _may_alert_alone(form, entry.entry_type, strength, min_rarity))
+                alone = _may_alert_alone(form, entry.entry_type, strength, min_rarity)
+                forms[(entry_id, form)] = ListedName(form, name, strength, entry, alone, alone or _may_support(form, min_rarity))
     return Edition(list_name, digest.hexdigest()[:16], len(entries), tuple(forms.values()), tuple(files))

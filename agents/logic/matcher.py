@@ -113,7 +113,7 @@ class CompiledWatchlist:
             "sentence": chunks[sentence_index] if chunks else "",
             "sentence_index": sentence_index,
             "matched": [{"kind": "exemplar", "text": wl.exemplars[int(best_exemplar)], "found": chunks[int(best_chunk)], "score": round(semantic, 4)}]
-            + [{"kind": h.kind, "text": h.text, "found": h.found} for h in hits],
+            + [{"kind": h.kind, "text": h.text, "found": h.found} for h in hits if h.kind != "listed"],
             "scores": {
                 "semantic": round(semantic, 4),
                 "lexical": round(lexical, 4),

@@ -84,7 +84,7 @@ def _listed_line(evidence: dict[str, Any]) -> str:
         also = f", as “{escape_mrkdwn(shorten(alias, 80))}”" if alias and alias != entry.get("name") else ""
         link = safe_link(str(entry.get("url", "")))
         record = f" · <{link}|official record>" if link else ""
-        support = "" if entry.get("alone", True) else " (supporting evidence only)"
+        support = "" if entry.get("alone", True) else " (too common a name to alert on its own)"
         lines.append(f":pushpin: Listed: *{name}*{also} — {where} ({kind}){support}{record}")
     return "\n".join(lines)
 

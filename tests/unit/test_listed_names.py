@@ -43,13 +43,13 @@ def test_a_story_writes_names_its_own_way() -> None:
     assert entity_forms("Société Générale S.A.") == ["societe generale s a", "societe generale"]
 
 
-def test_ordinary_words_never_alert_alone_but_still_count_as_context() -> None:
+def test_ordinary_words_never_alert_alone_and_count_as_evidence_only() -> None:
     forms = _by_form(_edition())
     assert not forms["success"].alone  # a vessel, and an ordinary word
     assert not forms["harmony trading"].alone and rarity("harmony trading") < rarity("zarqavian defence industries")
     index = LexicalIndex([ListTerms([], [], [], [], _edition().names)])
     [hits] = index.hits(FoldedText.of("The launch was a great success, and Harmony Trading Co. Ltd. said so."))
-    assert {h.kind for h in hits} == {"context"} and {h.listed.entry.entry_id for h in hits} == {"103", "104"}
+    assert {h.kind for h in hits} == {"listed"} and {h.listed.entry.entry_id for h in hits} == {"104"}  # "success" is not searched
     [hits] = index.hits(FoldedText.of("Ivor Volkharsk met officials of Zarqavian Defence Industries (ZDI)."))
     assert {(h.kind, h.listed.entry.entry_id) for h in hits} == {("entity", "101"), ("entity", "102")}
 

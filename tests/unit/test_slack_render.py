@@ -61,5 +61,5 @@ def test_a_listed_entry_shows_with_its_number_and_official_record() -> None:
     text = json.dumps(render_alert(listed)["blocks"])
     assert "Listed: *VOLKHARSK, Ivor &lt;@channel&gt;*" in text and "OFAC SDN #102 (individual, FICTA)" in text
     assert "<https://sanctionssearch.ofac.treas.gov/Details.aspx?id=102|official record>" in text
-    assert "javascript:" not in text and "(supporting evidence only)" in text
+    assert "javascript:" not in text and "(too common a name to alert on its own)" in text
     assert "Listed:" not in json.dumps(render_alert(alert)["blocks"])
