@@ -130,6 +130,20 @@ def test_an_exclude_term_beside_a_keyword_is_documented_evidence() -> None:
     assert Alert.from_bytes(json.dumps(alert).encode()).evidence["matched"][-1]["kind"] == "exclude"
 
 
+def test_listed_entries_are_an_additive_field_both_schemas_accept() -> None:
+    alert = a_published_alert()
+    alert["evidence"]["listed"] = [{"list": "OFAC SDN", "entry_id": "12735", "name": "AL-ASSAD, Bashar", "found": "bashar al assad",
+                                    "alias": "AL-ASSAD, Bashar", "alias_strength": "primary", "type": "individual",
+                                    "programs": ["SYRIA"], "url": "https://sanctionssearch.ofac.treas.gov/Details.aspx?id=12735",
+                                    "alone": True}]
+    jsonschema.validate(alert, PUBLISHED)  # an old reader ignores it
+    jsonschema.validate(alert, CURRENT)
+    assert Alert.from_bytes(json.dumps(alert).encode()).evidence["listed"][0]["entry_id"] == "12735"
+    alert["evidence"]["listed"][0]["entry_id"] = 12735
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(alert, CURRENT)
+
+
 def test_the_reader_takes_what_an_earlier_v1_writer_left_out() -> None:
     old = a_published_alert()
     del old["watchlist_name"], old["stale"], old["item"]["language"]
