@@ -28,6 +28,7 @@ from agents.logic.evaluation import (
     read_labelled,
 )
 from agents.logic.evidence_text import describe
+from agents.logic.language import detect_language
 from agents.logic.matcher import Decision
 from agents.logic.screening import SKIPPED_RULE, Screened, Screener, TextItem, cascade_view
 from agents.logic.watchlists import LoadedWatchlist, WatchlistErrors, load_watchlist_dir
@@ -127,6 +128,29 @@ def non_english_recall(
     return found, total
 
 
+def per_language(evaluation: Evaluation, subset: set[str] | None = None) -> dict[str, dict[str, float | int]]:
+    """Per language (the item's `lang`, else detected): items, labels found of labels held
+    (recall), and false positives, at the watchlists' own thresholds."""
+    rows: dict[str, dict[str, float | int]] = {}
+    for labelled, result in zip(evaluation.items, evaluation.screened):
+        if subset is not None and labelled.id not in subset:
+            continue
+        lang = labelled.lang or detect_language(f"{labelled.title} {labelled.body}")
+        row = rows.setdefault(lang, {"items": 0, "labels": 0, "found": 0, "false_positives": 0})
+        row["items"] += 1
+        gold = labelled.labels & set(evaluation.watchlist_ids)
+        for decision in result.decisions:
+            hit = decision.eligible and decision.score >= evaluation.thresholds[decision.watchlist.id]
+            if decision.watchlist.id in gold:
+                row["labels"] += 1
+                row["found"] += int(hit)
+            elif hit:
+                row["false_positives"] += 1
+    for row in rows.values():
+        row["recall"] = round(row["found"] / row["labels"], 4) if row["labels"] else 1.0
+    return dict(sorted(rows.items(), key=lambda kv: (kv[0] != "en", kv[0])))
+
+
 def _mistakes(evaluation: Evaluation) -> tuple[list[tuple[LabelledItem, Decision]], list[tuple[LabelledItem, Decision]]]:
     false_positives, misses = [], []
     for labelled, result in zip(evaluation.items, evaluation.screened):
@@ -156,6 +180,9 @@ def print_report(evaluation: Evaluation, report: Report, elapsed_s: float, out=s
     found, total = non_english_recall(evaluation)
     if total:
         print(f"non-English recall {found}/{total} = {found / total:.3f}", file=out)
+    languages = per_language(evaluation, {i.id for i in evaluation.items if not i.id.startswith("background:")})
+    print("per language: " + "; ".join(f"{lang} {int(r['found'])}/{int(r['labels'])} found, {int(r['false_positives'])} FP "
+                                       f"({int(r['items'])} items)" for lang, r in languages.items()), file=out)
     false_positives, misses = _mistakes(evaluation)
     for title, rows in (("worst false positives", false_positives), ("worst misses", misses)):
         print(f"\n{title} ({len(rows)}):", file=out)
@@ -236,7 +263,7 @@ def cmd_evaluate(
         cascade["background_items"] = len(extra)
         cascade["background_alerts"] = sum(len(s.matched_ids) for s in evaluation.screened if s.item.id not in labelled)
     if as_json:
-        print(json.dumps({**report.as_json(), "cascade": cascade}))
+        print(json.dumps({**report.as_json(), "languages": per_language(evaluation, labelled), "cascade": cascade}))
         return 0
     print_report(evaluation, report, elapsed)
     passed = ", ".join(f"{wid} {n}" for wid, n in cascade["passed_per_watchlist"].items())

@@ -106,7 +106,9 @@ def test_evaluate_json_contract_on_real_matcher(embedder, tmp_path: Path, capsys
     assert code == 0
     out = capsys.readouterr().out
     report = json.loads(out)  # exactly one JSON object and nothing else
-    assert set(report) == {"macro_f1", "items", "watchlists", "cascade"}
+    assert set(report) == {"macro_f1", "items", "watchlists", "languages", "cascade"}
+    assert sum(row["items"] for row in report["languages"].values()) == 4
+    assert all(set(row) == {"items", "labels", "found", "recall", "false_positives"} for row in report["languages"].values())
     assert report["items"] == 4
     assert report["cascade"]["items"] == 4 and 3 <= report["cascade"]["candidates"] <= 4  # the bakery may be skipped
     assert set(report["watchlists"]) == {"sanctions", "rare_earths", "salt_typhoon"}
