@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import struct
 import threading
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -26,6 +27,8 @@ from streams.scram import MECHANISMS, LoginRefused, ServerLogin, store_user
 
 log = logging.getLogger(__name__)
 RELAY_CHUNK = 1 << 16
+LOGIN_TIMEOUT_S = 10.0  # a client that does not finish logging in by then is dropped
+MAX_FRAMES_BEFORE_LOGIN = 16
 
 
 @dataclass
@@ -99,9 +102,12 @@ class BrokerGateway:
             writer.close()
             return
         try:
-            if not self.config.mechanisms or await self._login(peer, reader, writer, up_reader, up_writer):
+            if not self.config.mechanisms or await asyncio.wait_for(
+                    self._login(peer, reader, writer, up_reader, up_writer), LOGIN_TIMEOUT_S):
                 await asyncio.gather(_relay(reader, up_writer), _relay(up_reader, writer))
-        except (asyncio.IncompleteReadError, ConnectionError, wire.WireError, ssl.SSLError) as exc:
+        except asyncio.TimeoutError:
+            log.info("gateway: %s did not log in within %.0f s; closed", peer, LOGIN_TIMEOUT_S)
+        except (asyncio.IncompleteReadError, ConnectionError, wire.WireError, ssl.SSLError, struct.error) as exc:
             log.debug("gateway: connection from %s ended: %s", peer, exc)
         finally:
             for w in (writer, up_writer):
@@ -112,7 +118,7 @@ class BrokerGateway:
         """True once the client has logged in; False when the connection must close."""
         login: ServerLogin | None = None
         legacy = False  # SaslHandshake v0: the tokens follow as bare frames, without Kafka headers
-        while True:
+        for _ in range(MAX_FRAMES_BEFORE_LOGIN):
             payload = await wire.read_frame(reader)
             if legacy and login is not None:
                 reply = self._step(login, payload, peer)
@@ -153,6 +159,8 @@ class BrokerGateway:
             else:
                 log.info("gateway: %s sent request %d before logging in; closed", peer, header.api_key)
                 return False
+        log.info("gateway: %s sent %d frames without logging in; closed", peer, MAX_FRAMES_BEFORE_LOGIN)
+        return False
 
     def _step(self, login: ServerLogin, token: bytes, peer: object) -> bytes | None:
         try:

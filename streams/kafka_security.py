@@ -106,6 +106,7 @@ def check_access(servers: list[str], security: KafkaSecurity, timeout_s: float =
     answers but refuses us (the text says which: certificate, TLS handshake or login)."""
     deadline = time.monotonic() + timeout_s
     started = time.monotonic()
+    last = ""
     while True:
         for server in servers:
             host, _, port = server.rpartition(":")
@@ -116,34 +117,50 @@ def check_access(servers: list[str], security: KafkaSecurity, timeout_s: float =
                 continue
             with sock:
                 sock.settimeout(max(1.0, deadline - time.monotonic()))
-                _secure_and_log_in(sock, host, server, security)
+                try:
+                    _secure_and_log_in(sock, host, server, security)
+                except _Transient as exc:  # a broker that is starting or restarting: try again
+                    last = f"{server}: {exc}"
+                    continue
             return server
         if time.monotonic() >= deadline:
-            raise BrokerUnreachable(f"cannot reach the broker at {','.join(servers)} (waited {time.monotonic() - started:.0f} s)")
+            raise BrokerUnreachable(f"cannot reach the broker at {','.join(servers)} (waited {time.monotonic() - started:.0f} s"
+                                    + (f"; last: {last})" if last else ")"))
         time.sleep(0.5)
+
+
+class _Transient(Exception):
+    """The connection broke off (reset, timeout, closed) rather than refusing us: worth retrying."""
 
 
 def _secure_and_log_in(sock: socket.socket, host: str, server: str, security: KafkaSecurity) -> None:
     conn: socket.socket = sock
     if security.tls:
-        context = security.ssl_context()
+        try:
+            context = security.ssl_context()
+        except (OSError, ssl.SSLError) as exc:
+            raise KafkaAccessDenied(f"TLS: cannot load the client certificate or CA file: {exc}") from None
         assert context is not None
         try:
             conn = context.wrap_socket(sock, server_hostname=host)
         except ssl.SSLCertVerificationError as exc:
             trusted = f"WIREWATCH_KAFKA_SSL_CAFILE={security.ca_file}" if security.ca_file else "the system's CA store"
             raise KafkaAccessDenied(f"TLS: the certificate of {server} is not trusted by {trusted}: {exc.verify_message}") from None
-        except (ssl.SSLError, socket.timeout, ConnectionError) as exc:
+        except ssl.SSLError as exc:
             raise KafkaAccessDenied(f"TLS handshake with {server} failed ({type(exc).__name__}: {exc}); is it a TLS listener?") from None
+        except (socket.timeout, ConnectionError, EOFError, OSError) as exc:
+            raise _Transient(f"TLS handshake broke off ({type(exc).__name__}); is it a TLS listener?") from None
     if security.sasl:
         try:
             _log_in(conn, security)
         except LoginRefused as exc:
             raise KafkaAccessDenied(f"SASL {security.mechanism} login as {security.username!r} at {server} refused: {exc}") from None
-        except (OSError, EOFError, wire.WireError, struct.error) as exc:
-            raise KafkaAccessDenied(f"SASL login at {server} failed: the broker closed the connection or answered out of "
-                                    f"protocol ({type(exc).__name__}); check that the listener expects "
-                                    f"WIREWATCH_KAFKA_SECURITY_PROTOCOL={security.protocol}") from None
+        except (wire.WireError, struct.error) as exc:
+            raise KafkaAccessDenied(f"SASL login at {server} failed: the broker answered out of protocol ({exc}); check that "
+                                    f"the listener expects WIREWATCH_KAFKA_SECURITY_PROTOCOL={security.protocol}") from None
+        except (OSError, EOFError) as exc:
+            raise _Transient(f"the broker closed the connection during the SASL login ({type(exc).__name__}); check that "
+                             f"the listener expects WIREWATCH_KAFKA_SECURITY_PROTOCOL={security.protocol}") from None
 
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 ITERATIONS = 4096
 _HASHES = {"SCRAM-SHA-256": "sha256", "SCRAM-SHA-512": "sha512"}
+_PROCESS_SECRET = secrets.token_bytes(32)
+MAX_ITERATIONS = 1_000_000  # a broker asking for more is not worth the CPU
 
 
 class LoginRefused(Exception):
@@ -57,8 +59,9 @@ class ServerLogin:
     """One client's login, one token at a time: `step(token)` returns the reply, raises LoginRefused,
     and sets `user` once the client is authenticated."""
 
-    def __init__(self, mechanism: str, passwords: dict[str, str], scram_users: dict[str, StoredUser]):
+    def __init__(self, mechanism: str, passwords: dict[str, str], scram_users: dict[str, StoredUser], secret: bytes = b""):
         self.mechanism = mechanism
+        self.secret = secret or _PROCESS_SECRET
         self.passwords = passwords
         self.scram_users = scram_users
         self.user: str | None = None
@@ -91,12 +94,19 @@ class ServerLogin:
         name, client_nonce = fields.get("n", "").replace("=2C", ",").replace("=3D", "="), fields.get("r", "")
         if not name or not client_nonce:
             raise LoginRefused("SCRAM: malformed client-first message")
-        stored = self.scram_users.get(name) or store_user(secrets.token_hex(16), self.mechanism)  # no hint that a name is unknown
+        stored = self.scram_users.get(name) or self._decoy(name)
         nonce = client_nonce + secrets.token_urlsafe(18)
         server_first = f"r={nonce},s={base64.b64encode(stored.salt).decode()},i={stored.iterations}"
         self._state = (bare, server_first, nonce, stored)
         self._name = name
         return server_first.encode()
+
+    def _decoy(self, name: str) -> StoredUser:
+        """Keys for a name that is not a user: the same salt at every attempt, as a real user's
+        would be, so two attempts do not reveal that the name is unknown; no PBKDF2 spent on it."""
+        algorithm = _HASHES[self.mechanism]
+        seed = _hmac(self.secret, name.encode(), algorithm)
+        return StoredUser(seed[:16], ITERATIONS, _hmac(seed, b"stored", algorithm), _hmac(seed, b"server", algorithm))
 
     def _final(self, message: str) -> bytes:
         assert self._state is not None
@@ -138,7 +148,13 @@ class ClientLogin:
         if not fields.get("r", "").startswith(self._nonce):
             raise LoginRefused(f"SCRAM: the broker's nonce does not extend ours ({text[:80]!r})")
         algorithm = _HASHES[self.mechanism]
-        salted = hashlib.pbkdf2_hmac(algorithm, self.password.encode(), base64.b64decode(fields["s"]), int(fields["i"]))
+        try:
+            salt, iterations = base64.b64decode(fields["s"], validate=True), int(fields["i"])
+        except (KeyError, ValueError):
+            raise LoginRefused(f"SCRAM: malformed server-first message ({text[:80]!r})") from None
+        if not 1 <= iterations <= MAX_ITERATIONS:
+            raise LoginRefused(f"SCRAM: the broker asks for {iterations} iterations")
+        salted = hashlib.pbkdf2_hmac(algorithm, self.password.encode(), salt, iterations)
         client_key = _hmac(salted, b"Client Key", algorithm)
         without_proof = f"c=biws,r={fields['r']}"
         auth_message = f"{self._bare},{text},{without_proof}".encode()
@@ -150,5 +166,9 @@ class ClientLogin:
         fields = _fields(server_final.decode("utf-8", "replace"))
         if "e" in fields:
             raise LoginRefused(f"SCRAM: the broker refused the login ({fields['e']})")
-        if base64.b64decode(fields.get("v", "")) != self._expected_signature:
+        try:
+            signature = base64.b64decode(fields.get("v", ""), validate=True)
+        except ValueError:
+            signature = b""
+        if not hmac.compare_digest(signature, self._expected_signature):
             raise LoginRefused("SCRAM: the broker could not prove it knows the password (server signature mismatch)")

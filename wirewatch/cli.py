@@ -12,7 +12,7 @@ import click
 
 from streams.processes import follow_parent_from_env, install_stop_signals
 from streams.settings import Settings, SettingsError, example_env
-from wirewatch.logs import RedactSecrets
+from wirewatch.logs import EXTRA_SECRETS, RedactSecrets
 
 # Commands that run until told to stop: Ctrl-C ends them successfully.
 SERVICES = frozenset({"broker", "worker", "slack-sink", "run"})
@@ -45,6 +45,8 @@ def cli(ctx: click.Context, env_file: Path | None) -> None:
     if env_file is not None and not env_file.is_file():
         raise click.BadParameter(f"{env_file}: no such file", param_hint="--env-file")
     ctx.obj = Settings.from_env(env_file)
+    if len(ctx.obj.kafka_sasl_password) >= 4:  # masked in every log line, whatever prints it
+        EXTRA_SECRETS.add(ctx.obj.kafka_sasl_password)
 
 
 def _folder(settings: Settings, given: Path | None) -> Settings:
@@ -72,10 +74,15 @@ def broker(settings: Settings, port: int, partitions: int | None, log_path: Path
 
     if (tls_cert is None) != (tls_key is None):
         raise click.UsageError("--tls-cert and --tls-key go together")
-    accounts = dict(user.split(":", 1) for user in users if ":" in user)
-    if len(accounts) != len(users) or not all(accounts) or not all(accounts.values()):
+    pairs = [user.split(":", 1) for user in users if ":" in user]
+    accounts = dict(pairs)
+    if len(pairs) != len(users) or not all(accounts) or not all(accounts.values()):
         raise click.BadParameter("write each as NAME:PASSWORD, both non-empty", param_hint="--user")
-    mechanisms = tuple(m.strip().upper() for m in sasl_mechanisms.split(",") if m.strip())
+    if len(accounts) != len(pairs):
+        raise click.BadParameter("each user name once", param_hint="--user")
+    mechanisms = tuple(dict.fromkeys(m.strip().upper() for m in sasl_mechanisms.split(",") if m.strip()))
+    if accounts and (not mechanisms or not set(mechanisms) <= {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"}):
+        raise click.BadParameter("one or more of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", param_hint="--sasl-mechanisms")
     try:
         embedded = EmbeddedBroker(port=port, tls=(tls_cert, tls_key) if tls_cert and tls_key else None, users=accounts,
                                   mechanisms=mechanisms).start(log_path)
@@ -343,7 +350,8 @@ def settings_command(settings: Settings, example: bool, write: Path | None) -> i
         click.echo(example_env(), nl=False)
     else:
         for name, value in settings.model_dump().items():
-            shown = "***" if name == "slack_token" and value else int(value) if isinstance(value, bool) else value
+            secret = Settings.model_fields[name].repr is False
+            shown = "***" if secret and value else int(value) if isinstance(value, bool) else value
             click.echo(f"{Settings.model_fields[name].validation_alias}={shown}")
     return 0
 

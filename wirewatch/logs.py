@@ -19,8 +19,15 @@ _SECRET = re.compile(r"xox[abposr]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+")
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+#: Secrets that have no recognisable shape (the Kafka SASL password): added by the command at start.
+EXTRA_SECRETS: set[str] = set()
+
+
 def redact(text: str) -> str:
-    return _SECRET.sub(lambda m: m.group(0)[:5] + "***", text)
+    text = _SECRET.sub(lambda m: m.group(0)[:5] + "***", text)
+    for secret in EXTRA_SECRETS:
+        text = text.replace(secret, "***")
+    return text
 
 
 class RedactSecrets(logging.Filter):

@@ -149,7 +149,9 @@ def near_misses(entry: LoadedWatchlist, full: Sequence[Screened], cascade: Seque
     for result in full:
         if result.item.id in matched:
             continue
-        decision = next(d for d in result.decisions if d.watchlist.id == wid)
+        decision = next((d for d in result.decisions if d.watchlist.id == wid), None)
+        if decision is None:  # a disabled list decides nothing
+            continue
         reason = why_not(decision.evidence, decision.score, decision.eligible, rules)
         if not passed.get(result.item.id, True):
             reason = ("skipped by the presearch, although the full matcher would match it (a cascade miss)"

@@ -112,7 +112,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     broker: EmbeddedBroker | None = None
     if not settings.broker:
         broker = EmbeddedBroker().start()
-        settings = settings.model_copy(update={"broker": broker.url})
+        # The embedded broker speaks plain text, whatever TLS or SASL settings a real cluster needs.
+        settings = settings.model_copy(update={"broker": broker.url, "kafka_security_protocol": "PLAINTEXT",
+                                               "kafka_sasl_username": "", "kafka_sasl_password": ""})
         print(f"wirewatch: started the embedded broker (memory only) at {broker.bootstrap}", flush=True)
     try:
         _check_access_or_exit(settings)

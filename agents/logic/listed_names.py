@@ -13,11 +13,11 @@ Many listed names are ordinary words (vessels called SUCCESS or JUSTICE, firms c
 Whether a form may alert on its own is decided from data: its rarity is the sum, over its words,
 of how much rarer each is than common English (wordfreq's Zipf scale, from large corpora), and
 only forms at or above the list's `min_rarity` count as a named party. Weak aliases, and vessel
-and aircraft names, never alert on their own; an individual needs two name parts. A form of two
-words or more with at least half that rarity is still searched and shown on an alert that
-matched for other reasons, but adds nothing to the match: counted as context, such names only
-added false alarms on the dev set and on a background firehose. Forms more common than that
-(single ordinary words, "premier group") are not searched at all.
+and aircraft names, never alert on their own; an individual needs two name parts (and one word
+cannot reach the bar). A form with at least half that rarity is still searched and shown on an
+alert that matched for other reasons, but adds nothing to the match: counted as context, such
+names only added false alarms on the dev set and on a background firehose. Forms more common
+than that (single ordinary words, "premier group") are not searched at all.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from agents.logic.textnorm import fold
 
@@ -86,7 +87,7 @@ class Edition:
 
 @lru_cache(maxsize=200_000)
 def word_rarity(word: str) -> float:
-    """How much rarer than the commonest English words: 0 for 'the', up to 7 for a word never seen."""
+    """-log10 of the word's probability in English: about 1.6 for 'the', 9 for a word never seen."""
     from wordfreq import zipf_frequency
 
     return max(0.0, ZIPF_CEILING - zipf_frequency(word, "en"))
@@ -101,12 +102,14 @@ def _cell(value: str) -> str:
     return "" if value == EMPTY else value
 
 
-def _rows(path: Path, columns: int) -> list[tuple[int, list[str]]]:
-    """Every row with its line number; a short row, a bad quote or a missing final newline is an error."""
+def _rows(path: Path, columns: int, digest: Any) -> list[tuple[int, list[str]]]:
+    """Every row with its line number; a short row, a bad quote or a missing final newline is an error.
+    The bytes parsed go into `digest`, so the version names exactly what was read."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise SourceError(str(path), 1, f"cannot read: {exc.strerror}") from None
+    digest.update(raw)
     text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
     if text and not text.endswith(("\n", "\x1a")):
         raise SourceError(str(path), text.count("\n") + 1, "the file ends inside a row: truncated?")
@@ -163,7 +166,9 @@ def _may_alert_alone(form: str, entry_type: str, strength: str, min_rarity: floa
 
 
 def _may_support(form: str, min_rarity: float) -> bool:
-    return len(form.split()) >= 2 and _distinctive_rarity(form) >= min_rarity / 2
+    if len(form.split()) == 1:  # one rare, long word (ROSOBORONEXPORT): shown, never alone (docs/sanctions-lists.md)
+        return len(form) >= 6 and _distinctive_rarity(form) >= min_rarity / 2
+    return _distinctive_rarity(form) >= min_rarity / 2
 
 
 def load_ofac_csv(folder: Path, list_name: str, url_template: str, min_rarity: float = DEFAULT_MIN_RARITY) -> Edition:
@@ -173,7 +178,8 @@ def load_ofac_csv(folder: Path, list_name: str, url_template: str, min_rarity: f
         raise SourceError(str(sdn_path), 1, "no such file (an ofac-sdn-csv source is a folder holding sdn.csv and alt.csv)")
     entries: dict[str, ListedEntry] = {}
     names: list[tuple[str, str, str]] = []  # (entry id, name, strength)
-    for line, row in _rows(sdn_path, SDN_COLUMNS):
+    digest = hashlib.sha256()
+    for line, row in _rows(sdn_path, SDN_COLUMNS, digest):
         entry_id, name = row[0].strip(), _cell(row[1])
         if not entry_id.isdigit():
             raise SourceError(str(sdn_path), line, f"entry number {row[0]!r} is not a number")
@@ -187,15 +193,12 @@ def load_ofac_csv(folder: Path, list_name: str, url_template: str, min_rarity: f
     files = [sdn_path]
     if alt_path.is_file():
         files.append(alt_path)
-        for line, row in _rows(alt_path, ALT_COLUMNS):
+        for line, row in _rows(alt_path, ALT_COLUMNS, digest):
             entry_id, alias = row[0].strip(), _cell(row[3])
             if entry_id not in entries:
                 raise SourceError(str(alt_path), line, f"alias of entry {entry_id!r}, which sdn.csv does not list")
             if alias:
                 names.append((entry_id, alias, _cell(row[2]).lower() or "aka"))
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.read_bytes())
     forms: dict[tuple[str, str], ListedName] = {}
     for entry_id, name, strength in names:
         entry = entries[entry_id]

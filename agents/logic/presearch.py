@@ -51,6 +51,8 @@ def semantic_needed(watchlist: Watchlist, hits: Sequence[Hit]) -> float:
     kinds = {hit.kind for hit in hits}
     if "exclude" in kinds and not kinds & {"keyword", "entity"}:
         return math.inf
+    if any(hit.listed is not None and hit.listed.alone for hit in hits):
+        return -1.0  # a distinctive listed name matches whatever the rules and thresholds (matcher.py)
     n_context = sum(1 for hit in hits if hit.kind == "context")
     lexical = KEYWORD_BONUS * ("keyword" in kinds) + ENTITY_BONUS * ("entity" in kinds) + CONTEXT_BONUS * min(n_context, MAX_CONTEXT_COUNTED)
     by_score = (watchlist.thresholds.match - lexical) / SEMANTIC_WEIGHT

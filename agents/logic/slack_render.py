@@ -86,7 +86,7 @@ def _listed_line(evidence: dict[str, Any]) -> str:
         record = f" · <{link}|official record>" if link else ""
         support = "" if entry.get("alone", True) else " (too common a name to alert on its own)"
         lines.append(f":pushpin: Listed: *{name}*{also} — {where} ({kind}){support}{record}")
-    return "\n".join(lines)
+    return "\n".join(lines)  # each part is bounded, so the whole stays under the section limit
 
 
 def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str,
     ]
     listed = _listed_line(ev)
     if listed:
-        blocks.insert(2, {"type": "section", "text": {"type": "mrkdwn", "text": shorten(listed, SECTION_TEXT_LIMIT)}})
+        blocks.insert(2, {"type": "section", "text": {"type": "mrkdwn", "text": listed}})
     if also_reported_by:
         blocks.insert(0, {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Also reported by {escape_mrkdwn(shorten(also_reported_by, 200))}"}]})
     fallback = shorten(

@@ -89,3 +89,16 @@ def test_the_watchlist_loader_reports_the_list_file_and_line(tmp_path: Path) -> 
     (lists / "sdn.yaml").write_text("id: sdn\nname: SDN\nchannels: ['#x']\nexemplars: [a]\nentity_sources:\n  - format: eu-csv\n    path: x\n")
     with pytest.raises(WatchlistErrors, match=r"sdn.yaml:6: entity_sources\[0\].format: Input should be .ofac-sdn-csv."):
         load_watchlist_dir(lists)
+
+
+def test_the_presearch_lets_a_named_party_through_whatever_the_lists_rules() -> None:
+    from agents.logic.presearch import semantic_needed
+    from agents.logic.watchlists import Watchlist
+
+    strict = Watchlist(id="w", name="w", channels=["#c"], exemplars=["x"], thresholds={"match": 1.5},
+                       rules=[{"name": "keyword with meaning", "require": ["keyword", "semantic"], "min_semantic": 0.5}])
+    index = LexicalIndex([ListTerms([], [], [], [], _edition().names)])
+    [named] = index.hits(FoldedText.of("Zarqavian Defence Industries signed a contract."))
+    [plain] = index.hits(FoldedText.of("Harmony Trading Co. Ltd. signed a contract."))
+    assert semantic_needed(strict, named) < 0
+    assert semantic_needed(strict, plain) == float("inf")

@@ -74,3 +74,14 @@ def test_handshake_response_and_varints() -> None:
         assert wire.read_uvarint(wire.uvarint(value), 0) == (value, len(wire.uvarint(value)))
     with pytest.raises(wire.WireError):
         wire.parse_header(b"\x00\x01")
+
+
+def test_an_unknown_name_gets_the_same_salt_each_time_like_a_real_user() -> None:
+    users = {name: store_user(pw, "SCRAM-SHA-512") for name, pw in USERS.items()}  # built once, as the gateway does
+
+    def salt_for(name: str) -> str:
+        first = ServerLogin("SCRAM-SHA-512", {}, users).step(ClientLogin("SCRAM-SHA-512", name, "x").first()).decode()
+        return dict(part.split("=", 1) for part in first.split(","))["s"]
+
+    assert salt_for("mallory") == salt_for("mallory") and salt_for("alice") == salt_for("alice")
+    assert salt_for("mallory") != salt_for("alice")
