@@ -22,18 +22,22 @@ FUNCTION_WORDS: dict[str, frozenset[str]] = {
     for lang, words in {
         "en": "the and of to in is was for that with on by as are from has have its it this which were said after",
         "de": "der die das und nicht mit den dem des ist ein eine einer für auf auch sich von zu im bei nach wird wurde",
-        "fr": "le la les des et une est dans pour que qui sur avec par du au aux ont été sont cette ses leur",
-        "es": "el la los las del y una es en por que con para se su sus al como fue más este esta han según",
+        "fr": "le la les des de et une est dans pour que qui sur avec par du au aux ont été sont cette ses leur",
+        "es": "el la los las de del y una es en por que con para se su sus al como fue más este esta han según",
         "it": "il lo gli della delle dei degli che di una è per con non sono nel nella alla anche più ha stato",
-        "pt": "o os as do da dos das e uma é em não que com para por pelo pela ao foi são mais seu sua também",
-        "nl": "de het een en van is dat op te zijn niet met voor aan er ook door bij naar werd wordt",
+        "pt": "o os as de do da dos das e um uma é em não que com para por pelo pela ao foi são mais seu sua também",
+        "nl": "de het een en van is dat op te zijn niet met voor aan er ook door bij naar werd wordt tot hun uit om maar nog dan waardoor",
         "pl": "i w na z że się nie do jest to od po za przez jak o dla oraz który która było są",
-        "tr": "ve bir bu da de ile için olarak olan daha gibi çok ise ama sonra kadar yeni ancak",
+        "tr": "ve bir bu da ile için olarak olan daha gibi çok ise ama sonra kadar yeni ancak göre",
         "sv": "och att det som en på är av för med till den har inte om ett var vid från",
         "id": "dan yang di ini itu dengan untuk dari dalam tidak akan pada juga ke oleh telah",
         "vi": "và của là có được trong cho này với các những một không người đã",
     }.items()
 }
+
+
+# Letters that only one of the languages above uses often: each occurrence is a vote (at most three).
+LETTERS: dict[str, str] = {"tr": "ığşİ", "pl": "łąęśźżń", "pt": "ãõ", "de": "ß", "es": "ñ", "vi": "ơưđạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ"}
 
 
 def _script_language(text: str) -> str | None:
@@ -90,10 +94,13 @@ def detect_language(text: str, min_votes: int = 2) -> str:
     if by_script is not None:
         return by_script
     votes: Counter[str] = Counter()
+    for lang, letters in LETTERS.items():
+        votes[lang] += min(3, sum(text.count(letter) for letter in letters))
     for word in _WORD.findall(text.casefold()):
         for lang, words in FUNCTION_WORDS.items():
             if word in words:
                 votes[lang] += 1
+    votes = +votes  # drop zero counts
     if not votes:
         return UNDETERMINED
     (best, top), *rest = votes.most_common(2) + [("", 0)]

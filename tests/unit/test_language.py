@@ -43,3 +43,10 @@ def test_every_dev_item_is_routed_to_its_labelled_language() -> None:
 @pytest.mark.parametrize("text", ["", "12345 !!!", "OFAC", "Gazprombank"])
 def test_too_little_to_tell_is_undetermined(text: str) -> None:
     assert detect_language(text) == UNDETERMINED
+
+
+def test_the_multilingual_set_is_routed_to_its_labelled_languages() -> None:
+    path = REPO / "config" / "labelled" / "news-multilingual-labelled.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert len({r["lang"] for r in rows}) >= 6
+    assert all(detect_language(r["title"] + " " + r["body"]) == r["lang"] for r in rows)
