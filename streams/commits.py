@@ -29,7 +29,14 @@ contiguous run) and fixes the rules:
 - every seek to the committed offsets forgets the acks recorded before it,
   and a partition with no commit is sought to its log start at the same
   moment (aiokafka leaves it where it was), so what those acks covered is
-  delivered again.
+  delivered again;
+- if the first message a new reading delivers lies past the committed
+  offset, the messages between were fetched and dropped by faust during the
+  rebalance (fetched for a partition not yet resumed, or tagged with the
+  generation that just ended); they would never come again and the commit
+  would stall there, so the partition is sought back to its committed offset
+  (seen in the chaos rebalance runs: an alert posted late, out of order, or
+  only after the next rebalance).
 A dropped ack costs at most a repeat (alerts are keyed by alert_id, and the
 Slack ledger skips what was posted); a wrong commit costs a lost item.
 """
@@ -215,8 +222,28 @@ def _wrap_revoked(original: Any) -> Any:
     return on_partitions_revoked
 
 
+MAX_GAP_SEEKS = 5  # per partition and generation: a partition that keeps dropping its head is left to the next rebalance
+
+
+def _seek_back_over_gap(consumer: Consumer, tp: TP, offset: int) -> bool:
+    """The first message of this reading is past the committed offset: read the gap again."""
+    committed = consumer._committed_offset.get(tp)
+    if committed is None or offset <= committed or consumer._is_changelog_tp(tp):
+        return False
+    seeks = consumer.__dict__.setdefault("_wirewatch_gap_seeks", {})
+    key = (tp, consumer.app.consumer_generation_id)
+    if seeks.get(key, 0) >= MAX_GAP_SEEKS:
+        return False
+    seeks[key] = seeks.get(key, 0) + 1
+    log.warning("%s[%d]: this reading starts at %d, past the committed offset %d (faust dropped the messages between "
+                "during the rebalance); reading them again", tp.topic, tp.partition, offset, committed)
+    consumer._thread.seek(tp, committed)
+    return True
+
+
 class FirstOffsetSensor(faust.Sensor):
-    """Records the lowest offset delivered per partition since the last seek."""
+    """Records the lowest offset delivered per partition since the last seek, and seeks back when a
+    reading starts past the committed offset."""
 
     def on_message_in(self, tp: TP, offset: int, message: Any) -> None:
         consumer = self.app.consumer  # type: ignore[attr-defined]
@@ -224,6 +251,12 @@ class FirstOffsetSensor(faust.Sensor):
             return  # a message of an earlier reading: not where this reading starts
         first = _first_offsets(consumer)
         known = first.get(tp)
+        if known is None:
+            try:
+                if _seek_back_over_gap(consumer, tp, offset):
+                    return  # the gap comes again, and with it this reading's real first offset
+            except Exception as exc:  # noqa: BLE001 - a failed seek leaves the commit stalled, as before
+                log.warning("could not seek %s[%d] back to its committed offset: %s", tp.topic, tp.partition, exc)
         if known is None or offset < known:
             first[tp] = offset
             if TRACE:

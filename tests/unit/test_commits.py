@@ -170,3 +170,32 @@ def test_a_seek_reads_a_partition_without_a_commit_again_from_its_log_start() ->
     assert sought == [(committed_tp, 40), (fresh_tp, 7)]
     assert fresh_tp not in consumer._acked  # the acks of the old reading are gone...
     assert _first_offsets(consumer)[fresh_tp] == 7  # ...and the new reading starts at the log start
+
+
+def test_a_reading_that_starts_past_the_committed_offset_seeks_back_once_per_gap() -> None:
+    """faust can drop the head of a partition during a rebalance (fetched before the partition is
+    resumed); the reading then starts past the commit, and without a seek the head never comes again."""
+    from streams.commits import MAX_GAP_SEEKS, FirstOffsetSensor, _first_offsets
+
+    consumer = fake_consumer(6, [])
+    sought: list[tuple[TP, int]] = []
+    consumer._thread = SimpleNamespace(seek=lambda tp, offset: sought.append((tp, offset)))
+    consumer._is_changelog_tp = lambda tp: False
+    consumer.app = SimpleNamespace(should_stop=False, flow_control=SimpleNamespace(is_active=lambda: True), consumer_generation_id=2)
+    consumer.app.consumer = consumer
+    sensor = FirstOffsetSensor()
+    sensor.app = consumer.app
+
+    def deliver(offset: int) -> None:
+        sensor.on_message_in(TP0, offset, SimpleNamespace(generation_id=2))
+
+    deliver(7)  # offset 6 was dropped
+    assert sought == [(TP0, 6)] and TP0 not in _first_offsets(consumer)
+    deliver(6)  # the seek brought it back: the reading starts at the commit
+    assert _first_offsets(consumer)[TP0] == 6 and len(sought) == 1
+    deliver(7)
+    assert len(sought) == 1
+    _first_offsets(consumer).clear()
+    for _ in range(MAX_GAP_SEEKS + 3):  # a partition that keeps dropping its head: bounded
+        deliver(9)
+    assert len(sought) == MAX_GAP_SEEKS
