@@ -188,6 +188,7 @@ def _wrap_perform_seek(original: Any) -> Any:
                 self._gap.pop(tp, None)
         first = _first_offsets(self)
         first.clear()
+        _gap_seeks_pending(self).clear()
         # Where nothing is committed, reading starts at the log start (auto_offset_reset=earliest):
         # ask the broker rather than trust the first message that happens to be delivered.
         uncommitted = [tp for tp in self.assignment() if not self._is_changelog_tp(tp) and self._committed_offset.get(tp) is None]
@@ -215,8 +216,10 @@ def _wrap_perform_seek(original: Any) -> Any:
 def _wrap_revoked(original: Any) -> Any:
     async def on_partitions_revoked(self: Consumer, revoked: set[TP]) -> None:
         first = _first_offsets(self)
+        pending = _gap_seeks_pending(self)
         for tp in revoked:
             first.pop(tp, None)
+            pending.pop(tp, None)
         await original(self, revoked)
 
     return on_partitions_revoked
@@ -225,8 +228,20 @@ def _wrap_revoked(original: Any) -> Any:
 MAX_GAP_SEEKS = 5  # per partition and generation: a partition that keeps dropping its head is left to the next rebalance
 
 
+def _gap_seeks_pending(consumer: Consumer) -> dict[TP, int]:
+    """Partitions sought back over a gap, with the offset the re-read starts at; until it arrives,
+    messages already fetched past the gap are not where the reading starts."""
+    return consumer.__dict__.setdefault("_wirewatch_gap_pending", {})
+
+
 def _seek_back_over_gap(consumer: Consumer, tp: TP, offset: int) -> bool:
     """The first message of this reading is past the committed offset: read the gap again."""
+    pending = _gap_seeks_pending(consumer)
+    if tp in pending:
+        if offset > pending[tp]:
+            return True  # fetched before our seek took effect: wait for the re-read
+        del pending[tp]
+        return False
     committed = consumer._committed_offset.get(tp)
     if committed is None or offset <= committed or consumer._is_changelog_tp(tp):
         return False
@@ -238,6 +253,7 @@ def _seek_back_over_gap(consumer: Consumer, tp: TP, offset: int) -> bool:
     log.warning("%s[%d]: this reading starts at %d, past the committed offset %d (faust dropped the messages between "
                 "during the rebalance); reading them again", tp.topic, tp.partition, offset, committed)
     consumer._thread.seek(tp, committed)
+    pending[tp] = committed
     return True
 
 

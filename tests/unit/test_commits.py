@@ -191,6 +191,8 @@ def test_a_reading_that_starts_past_the_committed_offset_seeks_back_once_per_gap
 
     deliver(7)  # offset 6 was dropped
     assert sought == [(TP0, 6)] and TP0 not in _first_offsets(consumer)
+    deliver(8)  # fetched before the seek took effect: no second seek, not the reading's start
+    assert sought == [(TP0, 6)] and TP0 not in _first_offsets(consumer)
     deliver(6)  # the seek brought it back: the reading starts at the commit
     assert _first_offsets(consumer)[TP0] == 6 and len(sought) == 1
     deliver(7)
@@ -198,4 +200,6 @@ def test_a_reading_that_starts_past_the_committed_offset_seeks_back_once_per_gap
     _first_offsets(consumer).clear()
     for _ in range(MAX_GAP_SEEKS + 3):  # a partition that keeps dropping its head: bounded
         deliver(9)
+        deliver(6 if len(sought) < MAX_GAP_SEEKS else 9)  # each re-read arrives, then the head is dropped again
+        _first_offsets(consumer).clear()
     assert len(sought) == MAX_GAP_SEEKS
