@@ -117,7 +117,7 @@ class BrokerGateway:
                      up_reader: asyncio.StreamReader, up_writer: asyncio.StreamWriter) -> bool:
         """True once the client has logged in; False when the connection must close."""
         login: ServerLogin | None = None
-        legacy = False  # SaslHandshake v0: the tokens follow as bare frames, without Kafka headers
+        legacy = False  # SaslHandshake v0: the SASL messages follow as bare frames, without Kafka headers
         for _ in range(MAX_FRAMES_BEFORE_LOGIN):
             payload = await wire.read_frame(reader)
             if legacy and login is not None:
@@ -162,9 +162,9 @@ class BrokerGateway:
         log.info("gateway: %s sent %d frames without logging in; closed", peer, MAX_FRAMES_BEFORE_LOGIN)
         return False
 
-    def _step(self, login: ServerLogin, token: bytes, peer: object) -> bytes | None:
+    def _step(self, login: ServerLogin, sasl_bytes: bytes, peer: object) -> bytes | None:
         try:
-            reply = login.step(token)
+            reply = login.step(sasl_bytes)
         except LoginRefused as exc:
             self.refused_logins += 1
             log.warning("gateway: %s login refused (%s): %s", peer, login.mechanism, exc)
