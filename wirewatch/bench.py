@@ -253,7 +253,7 @@ class Services:
         stack = LocalStack(env, logdir=logdir)
         try:
             names = TopicNames(prefix)
-            services = cls(stack, stack.ensure_broker(PARTITIONS, names), names, [], logdir, Settings.from_env().kafka_security)
+            services = cls(stack, stack.ensure_broker(PARTITIONS, names), names, [], logdir, stack.kafka_security())
             stack.start_sink("xoxb-bench-" + secrets.token_hex(6))
             for k in range(workers_wanted):
                 process, port = stack.start_worker(f"worker-{k}", WIREWATCH_DATA_DIR=str(logdir / f"w{k}"))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.broker import EmbeddedBroker, ensure_topics, free_port, terminate, wait_for_port
+from streams.kafka_security import KafkaSecurity
 from streams.processes import spawn_python
 from streams.settings import Settings, broker_url_to_servers
 from streams.topics import TopicNames
@@ -42,8 +43,12 @@ class LocalStack:
             # The embedded broker speaks plain text: children must not try TLS or SASL on it.
             self.env.update(WIREWATCH_BROKER=self.broker.url, WIREWATCH_KAFKA_SECURITY_PROTOCOL="PLAINTEXT", WIREWATCH_KAFKA_SASL_USERNAME="")
         servers = broker_url_to_servers(self.env["WIREWATCH_BROKER"])
-        ensure_topics(servers, partitions, names, security=Settings.from_env(**_security_overrides(self.env)).kafka_security)
+        ensure_topics(servers, partitions, names, security=self.kafka_security())
         return servers
+
+    def kafka_security(self) -> KafkaSecurity:
+        """The TLS and SASL the children use (the embedded broker's plain text, when this stack started one)."""
+        return Settings.from_env(**_security_overrides(self.env)).kafka_security
 
     def start_sink(self, token: str, log_name: str = "sink") -> int:
         """A local Slack-Web-API-compatible server; workers started afterwards post to it."""
