@@ -284,6 +284,29 @@ class ListedEntryEvidence(TypedDict, total=False):
                                              "false: shown only, it added nothing to the match.")]
 
 
+class LanguageEvidence(TypedDict, total=False):
+    """The item's language as wirewatch detected it, and whether a model or the glossary reads it."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    code: Required[Annotated[str, Field(description="ISO 639-1 code, or 'und' when it could not be told.")]]
+    covered: Required[Annotated[bool, Field(description="false: no model nor the glossary reads this language; the "
+                                                        "item was matched on keywords and names alone.")]]
+
+
+class CrossLingualEvidence(TypedDict, total=False):
+    """For an item not in English: its closest sentence to the list's exemplars in the multilingual model's space."""
+
+    __pydantic_config__ = ConfigDict(extra="allow")  # type: ignore[misc]
+
+    model: Required[str]
+    similarity: Required[float]
+    threshold: Required[Annotated[float, Field(description="The list's cross-lingual threshold; at or above it, the item matches.")]]
+    exemplar: Required[Annotated[str, Field(description="The watchlist exemplar closest in meaning.")]]
+    found: Required[Annotated[str, Field(description="The item's own sentence, in its language, that came closest.")]]
+    counter: float
+
+
 class Evidence(TypedDict, total=False):
     """Why the item matched: the sentence, what it matched, and every score."""
 
@@ -295,6 +318,9 @@ class Evidence(TypedDict, total=False):
     rule: str
     listed: Annotated[list[ListedEntryEvidence], Field(description="Designated-party list entries the item "
                                                                    "names; absent when there are none.")]
+    language: LanguageEvidence
+    crosslingual: Annotated[CrossLingualEvidence, Field(description="Present for an item that the multilingual "
+                                                                     "model read (not English, not a glossary language).")]
 
 
 class Alert(BaseModel):

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
                                    "non-English items (read at start).")
     presearch: bool = _setting(True, "WIREWATCH_PRESEARCH", "The screening cascade; 0 sends every item to the transformer "
                                "(for comparisons only).")
+    multilingual: bool = _setting(True, "WIREWATCH_MULTILINGUAL", "The multilingual model for items not in English (cross-lingual "
+                                  "matching); 0 screens them by keywords, names and the glossary only.")
+    glossary_languages: str = _setting("de,es,fr,ja,ko,ru,zh", "WIREWATCH_GLOSSARY_LANGUAGES", "Languages the glossary serves: "
+                                       "their items are matched through it, not by the cross-lingual rule (docs/multilingual.md).")
     static_model_dir: str = _setting("", "WIREWATCH_STATIC_MODEL_DIR", "Where the static presearch model is built and read "
                                      "(empty: .wirewatch-cache/ beside the venv).")
     data_dir: Path = _setting(Path("var/wirewatch"), "WIREWATCH_DATA_DIR", "Local state of the worker (faust table snapshots).")

@@ -68,7 +68,7 @@ class Evaluation:
             if subset is not None and labelled.id not in subset:
                 continue
             decision = _decision(result, watchlist_id)
-            out.append(ScoredItem(labelled.id, decision.score, decision.eligible, watchlist_id in labelled.labels))
+            out.append(ScoredItem(labelled.id, decision.score, decision.eligible, watchlist_id in labelled.labels, decision.alone))
         return out
 
 
@@ -107,7 +107,7 @@ def report_of(evaluation: Evaluation, thresholds: dict[str, float] | None = None
             continue
         gold[labelled.id] = labelled.labels & set(evaluation.watchlist_ids)
         predicted[labelled.id] = {
-            d.watchlist.id for d in result.decisions if d.eligible and d.score >= thresholds[d.watchlist.id]
+            d.watchlist.id for d in result.decisions if d.hit_at(thresholds[d.watchlist.id])
         }
     return Report(items=len(gold), counts=count(predicted, gold, evaluation.watchlist_ids))
 
@@ -124,7 +124,7 @@ def non_english_recall(
         for wid in labelled.labels & set(evaluation.watchlist_ids):
             decision = _decision(result, wid)
             total += 1
-            found += decision.eligible and decision.score >= thresholds[wid]
+            found += decision.hit_at(thresholds[wid])
     return found, total
 
 
@@ -140,7 +140,7 @@ def per_language(evaluation: Evaluation, subset: set[str] | None = None) -> dict
         row["items"] += 1
         gold = labelled.labels & set(evaluation.watchlist_ids)
         for decision in result.decisions:
-            hit = decision.eligible and decision.score >= evaluation.thresholds[decision.watchlist.id]
+            hit = decision.hit_at(evaluation.thresholds[decision.watchlist.id])
             if decision.watchlist.id in gold:
                 row["labels"] += 1
                 row["found"] += int(hit)

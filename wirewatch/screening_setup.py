@@ -4,6 +4,7 @@ and the watchlists. `wirewatch presearch build` builds the model ahead of time."
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import logging
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from agents.logic.chunking import chunk_text
+from agents.logic.crosslingual import MultilingualModel, load_multilingual, parse_languages
 from agents.logic.gloss import Glossary, GlossaryError, embedding_text
 from agents.logic.matcher import Encode
 from agents.logic.screening import Screener, load_static
@@ -86,7 +88,16 @@ def build_screener(
 ) -> Screener:
     if static is None and settings.presearch:
         static = ensure_static(settings, encode, glossary)
-    return Screener.build(loaded, encode, static, glossary, enabled=settings.presearch)
+    multilingual = shared_multilingual() if settings.multilingual else None
+    # The glossary's languages stay with it only while it is loaded: without it, the model reads them too.
+    glossary_languages = parse_languages(settings.glossary_languages) if glossary is not None and glossary.concepts else frozenset()
+    return Screener.build(loaded, encode, static, glossary, enabled=settings.presearch, multilingual=multilingual, glossary_languages=glossary_languages)
+
+
+@functools.cache
+def shared_multilingual() -> MultilingualModel | None:
+    """One multilingual model per process, shared by every compiled version of the lists."""
+    return load_multilingual()
 
 
 def cmd_presearch_build(settings: Settings, corpus: list[Path], force: bool) -> int:

@@ -128,6 +128,10 @@ class ScoredItem:
     score: float
     eligible: bool
     positive: bool
+    alone: bool = False  # matched whatever the score threshold (a listed name, the cross-lingual rule)
+
+    def hit_at(self, threshold: float) -> bool:
+        return self.eligible and (self.alone or self.score >= threshold)
 
 
 @dataclass
@@ -146,7 +150,7 @@ def pr_curve(scored: Sequence[ScoredItem]) -> list[CurvePoint]:
     for threshold in thresholds:
         c = Counts()
         for s in scored:
-            hit = s.eligible and s.score >= threshold
+            hit = s.hit_at(threshold)
             c.tp += hit and s.positive
             c.fp += hit and not s.positive
         c.fn = positives - c.tp
@@ -165,7 +169,7 @@ def best_threshold(scored: Sequence[ScoredItem], floor: float = 0.0) -> float:
     # so that a slightly weaker unseen positive still passes.
     candidates = [p.threshold for p in points if p.f1 == best]
     chosen = min(candidates)
-    below = [s.score for s in scored if s.eligible and s.score < chosen]
+    below = [s.score for s in scored if s.eligible and not s.alone and s.score < chosen]
     if below:
         chosen = (chosen + max(below)) / 2
     return max(floor, round(chosen, 4))

@@ -43,6 +43,21 @@ def closest_exemplar(evidence: dict[str, Any]) -> str:
     return str(found[0].get("text", "")) if found else ""
 
 
+def language_note(evidence: dict[str, Any]) -> str:
+    """Which reader saw a story not in English: the multilingual model (with its sentence and exemplar),
+    or none at all (a language no model nor the glossary covers). Empty for everything else."""
+    language = evidence.get("language") if isinstance(evidence.get("language"), dict) else {}
+    code = str(language.get("code", ""))
+    crossed = evidence.get("crosslingual") if isinstance(evidence.get("crosslingual"), dict) else {}
+    if crossed and str(evidence.get("rule", "")).startswith("cross-lingual"):
+        return (f'read in {code} by the multilingual model: "{str(crossed.get("found", ""))[:160]}" is close to '
+                f'"{str(crossed.get("exemplar", ""))[:120]}" (similarity {_number(crossed, "similarity"):.2f}, '
+                f'threshold {_number(crossed, "threshold"):.2f})')
+    if language and language.get("covered") is False:
+        return f"language '{code}' is not covered by the models or the glossary: matched on keywords and names only"
+    return ""
+
+
 def describe(evidence: dict[str, Any], score: float | None = None, sentence_chars: int = 200) -> list[str]:
     """The evidence as a few indented lines for a terminal."""
     lines = [f"{score_line(evidence, score)}; rule: {evidence.get('rule', '-')}",
@@ -51,6 +66,9 @@ def describe(evidence: dict[str, Any], score: float | None = None, sentence_char
     exemplar = closest_exemplar(evidence)
     if exemplar:
         lines.append(f"closest exemplar: {exemplar[:120]}")
+    note = language_note(evidence)
+    if note:
+        lines.append(note)
     return lines
 
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from agents.logic.crosslingual import CrossLingualScore, EncodeMany, MultilingualModel, Route, closest, item_language, language_label
 from agents.logic.gloss import GLOSS_PREFIX
 from agents.logic.lexicon import Hit, LexicalIndex, ListTerms
 from agents.logic.listed_names import ListedName
@@ -35,6 +36,11 @@ class Decision:
     score: float
     evidence: dict[str, Any]
     eligible: bool  # a rule is satisfied and no counter-example vetoes: only the score threshold decides
+    alone: bool = False  # matched whatever the score: a distinctive listed name, or the cross-lingual rule
+
+    def hit_at(self, threshold: float) -> bool:
+        """Whether it would match at another score threshold (calibration tries several)."""
+        return self.eligible and (self.alone or self.score >= threshold)
 
 
 @dataclass
@@ -49,11 +55,15 @@ class CompiledWatchlist:
     exclude: list[Term] = field(default_factory=list)
     entity_names: list[tuple[str, str]] = field(default_factory=list)  # (canonical, name or alias)
     listed: list[ListedName] = field(default_factory=list)  # forms of the names on its entity sources
+    # The exemplars and counter-examples in the multilingual space (empty without that model).
+    xl_exemplars: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    xl_counters: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
 
     @classmethod
-    def build(cls, loaded: LoadedWatchlist, encode: Encode) -> "CompiledWatchlist":
+    def build(cls, loaded: LoadedWatchlist, encode: Encode, multilingual: EncodeMany | None = None) -> "CompiledWatchlist":
         wl = loaded.watchlist
         vectors = encode(list(wl.exemplars) + list(wl.counter_examples))
+        xl = multilingual(list(wl.exemplars) + list(wl.counter_examples)) if multilingual is not None else None
         return cls(
             loaded=loaded,
             exemplar_vectors=vectors[: len(wl.exemplars)],
@@ -63,7 +73,12 @@ class CompiledWatchlist:
             exclude=[Term.parse(k) for k in wl.exclude],
             entity_names=[(e.name, n) for e in wl.entities for n in (e.name, *e.aliases)],
             listed=[name for edition in loaded.editions for name in edition.names],
+            **({"xl_exemplars": xl[: len(wl.exemplars)], "xl_counters": xl[len(wl.exemplars) :]} if xl is not None else {}),
         )
+
+    @property
+    def crosslingual(self) -> bool:
+        return len(self.xl_exemplars) > 0
 
     @property
     def watchlist(self) -> Watchlist:
@@ -73,26 +88,19 @@ class CompiledWatchlist:
     def terms(self) -> ListTerms:
         return ListTerms(self.keywords, self.context, self.exclude, self.entity_names, self.listed)
 
-    def decide(self, chunks: Sequence[str], vectors: np.ndarray, hits: list[Hit]) -> Decision:
-        """The decision from the item's vectors and its hits on this list (LexicalIndex.hits)."""
+    def decide(
+        self, chunks: Sequence[str], vectors: np.ndarray, hits: list[Hit], route: Route | None = None, xl: "CrossLingualView | None" = None
+    ) -> Decision:
+        """The decision from the item's vectors and its hits on this list (LexicalIndex.hits); for an
+        item not in English, also from its sentences in the multilingual space (`xl`)."""
         wl = self.watchlist
         th = wl.thresholds
         sims = vectors @ self.exemplar_vectors.T  # (chunks, exemplars)
         best_chunk, best_exemplar = np.unravel_index(int(np.argmax(sims)), sims.shape)
         semantic = float(sims[best_chunk, best_exemplar])
-        counter, counter_text = 0.0, ""
-        if len(self.counter_vectors):
-            csims = vectors @ self.counter_vectors.T
-            ci, cj = np.unravel_index(int(np.argmax(csims)), csims.shape)
-            counter, counter_text = float(csims[ci, cj]), wl.counter_examples[int(cj)]
-
+        counter, counter_text = self._closest_counter(vectors)
         kinds = {h.kind for h in hits}
-        n_context = sum(1 for h in hits if h.kind == "context")
-        lexical = (
-            KEYWORD_BONUS * ("keyword" in kinds)
-            + ENTITY_BONUS * ("entity" in kinds)
-            + CONTEXT_BONUS * min(n_context, MAX_CONTEXT_COUNTED)
-        )
+        lexical = lexical_bonus(hits)
         score = SEMANTIC_WEIGHT * semantic + lexical
         # A counter-example closer than every exemplar vetoes, even with a keyword present:
         # keywords such as 'sanctions' or 'typhoon' are exactly what false alarms share.
@@ -107,8 +115,12 @@ class CompiledWatchlist:
             rule = f"named on {named.entry.list_name}"
         eligible = not vetoed and not excluded and rule is not None
         matched = eligible and (score >= th.match or named is not None)
+        crossed = self._crosslingual(xl, excluded) if xl is not None and not matched else None
+        if crossed is not None and crossed.similarity >= th.crosslingual:
+            rule, vetoed, eligible, matched = f"cross-lingual meaning ({language_label(xl.route)})", False, True, True  # type: ignore[union-attr]
 
-        sentence_index = _evidence_sentence(chunks, hits, int(best_chunk))
+        crossed_rule = matched and crossed is not None and rule.startswith("cross-lingual")  # type: ignore[union-attr]
+        sentence_index = xl.chunk_index[crossed.chunk] if crossed_rule else _evidence_sentence(chunks, hits, int(best_chunk))  # type: ignore[union-attr]
         evidence = {
             "sentence": chunks[sentence_index] if chunks else "",
             "sentence_index": sentence_index,
@@ -132,7 +144,55 @@ class CompiledWatchlist:
         listed = [listed_evidence(h) for h in hits if h.listed is not None]
         if listed:
             evidence["listed"] = listed
-        return Decision(wl, self.loaded.version, matched, round(score, 4), evidence, eligible)
+        evidence.update(self._language_evidence(chunks, route, xl, crossed))
+        return Decision(wl, self.loaded.version, matched, round(score, 4), evidence, eligible, matched and (named is not None or crossed_rule))
+
+    def _closest_counter(self, vectors: np.ndarray) -> tuple[float, str]:
+        if not len(self.counter_vectors):
+            return 0.0, ""
+        csims = vectors @ self.counter_vectors.T
+        _, cj = np.unravel_index(int(np.argmax(csims)), csims.shape)
+        return float(csims.max()), self.watchlist.counter_examples[int(cj)]
+
+    def _language_evidence(
+        self, chunks: Sequence[str], route: Route | None, xl: "CrossLingualView | None", crossed: CrossLingualScore | None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if route is not None:
+            out["language"] = {"code": route.language, "covered": route.covered}
+        if crossed is not None and xl is not None:
+            out["crosslingual"] = {
+                "model": xl.model, "similarity": round(crossed.similarity, 4), "threshold": self.watchlist.thresholds.crosslingual,
+                "exemplar": self.watchlist.exemplars[crossed.exemplar], "found": chunks[xl.chunk_index[crossed.chunk]],
+                "counter": round(crossed.counter, 4),
+            }
+        return out
+
+    def _crosslingual(self, xl: "CrossLingualView", excluded: bool) -> CrossLingualScore | None:
+        """The list's closest exemplar in the multilingual space, or None where the rule cannot apply:
+        no vectors, a look-alike named (exclude term), or a counter-example closer than the exemplar."""
+        if not self.crosslingual or not len(xl.vectors) or excluded:
+            return None
+        score = closest(xl.vectors, self.xl_exemplars, self.xl_counters)
+        if score.counter > score.similarity + self.watchlist.thresholds.counter_margin:
+            return None
+        return score
+
+
+@dataclass(frozen=True)
+class CrossLingualView:
+    """An item's own sentences (not the glossary's English) in the multilingual space."""
+
+    route: Route
+    vectors: np.ndarray  # one row per own-language chunk
+    chunk_index: list[int]  # row -> index in the item's chunks
+    model: str
+
+
+def lexical_bonus(hits: Sequence[Hit]) -> float:
+    kinds = {h.kind for h in hits}
+    n_context = sum(1 for h in hits if h.kind == "context")
+    return KEYWORD_BONUS * ("keyword" in kinds) + ENTITY_BONUS * ("entity" in kinds) + CONTEXT_BONUS * min(n_context, MAX_CONTEXT_COUNTED)
 
 
 def listed_evidence(hit: Hit) -> dict[str, Any]:
@@ -186,25 +246,45 @@ def _evidence_sentence(chunks: Sequence[str], hits: list[Hit], best_chunk: int) 
 class Matcher:
     """Matches one embedded item against every enabled watchlist."""
 
-    def __init__(self, compiled: Sequence[CompiledWatchlist]):
+    def __init__(
+        self, compiled: Sequence[CompiledWatchlist], multilingual: MultilingualModel | None = None, glossary_languages: frozenset[str] = frozenset()
+    ):
+        self.glossary_languages = glossary_languages
         self.compiled = [c for c in compiled if c.watchlist.enabled]
         self.lexicon = LexicalIndex([c.terms for c in self.compiled])
+        self.multilingual = multilingual if any(c.crosslingual for c in self.compiled) else None
 
     @classmethod
-    def build(cls, loaded: Sequence[LoadedWatchlist], encode: Encode) -> "Matcher":
-        return cls([CompiledWatchlist.build(entry, encode) for entry in loaded])
+    def build(
+        cls, loaded: Sequence[LoadedWatchlist], encode: Encode, multilingual: MultilingualModel | None = None, glossary_languages: frozenset[str] = frozenset()
+    ) -> "Matcher":
+        xl_encode = multilingual.encode if multilingual is not None else None
+        return cls([CompiledWatchlist.build(entry, encode, xl_encode) for entry in loaded], multilingual, glossary_languages)
+
+    def route(self, title: str, body: str) -> Route:
+        return Route(item_language(title, body), self.glossary_languages)
 
     @property
     def versions(self) -> dict[str, str]:
         return {c.watchlist.id: c.loaded.version for c in self.compiled}
 
     def decide_all(
-        self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray, hits: list[list[Hit]] | None = None
+        self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray, hits: list[list[Hit]] | None = None, route: Route | None = None
     ) -> list[Decision]:
-        """One decision per enabled list; `hits` may be passed in when the presearch already found them."""
+        """One decision per enabled list; `hits` and `route` may be passed in when the presearch already found them."""
         if hits is None:
             hits = self.lexicon.hits(searchable_text(title, body, chunks))
-        return [c.decide(chunks, vectors, h) for c, h in zip(self.compiled, hits)]
+        route = route or self.route(title, body)
+        xl = self.crosslingual_view(route, chunks)
+        return [c.decide(chunks, vectors, h, route, xl) for c, h in zip(self.compiled, hits)]
+
+    def crosslingual_view(self, route: Route, chunks: Sequence[str]) -> CrossLingualView | None:
+        """The item's own sentences through the multilingual model, only for a covered language
+        other than English (English keeps MiniLM alone)."""
+        if self.multilingual is None or not route.crosslingual:
+            return None
+        own = [i for i, chunk in enumerate(chunks) if not chunk.startswith(GLOSS_PREFIX)]
+        return CrossLingualView(route, self.multilingual.encode([chunks[i] for i in own]), own, self.multilingual.name)
 
     def matches(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
         return [d for d in self.decide_all(title, body, chunks, vectors) if d.matched]

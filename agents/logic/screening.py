@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from agents.logic.chunking import chunk_text
+from agents.logic.crosslingual import MultilingualModel, Route
 from agents.logic.gloss import Glossary, embedding_text
 from agents.logic.lexicon import Hit
 from agents.logic.matcher import Decision, Encode, Matcher, searchable_text
@@ -40,6 +41,7 @@ class Prepared:
     body: str
     chunks: list[str]
     hits: list[list[Hit]]
+    route: Route = Route("en")
 
     @property
     def texts(self) -> list[str]:
@@ -71,10 +73,11 @@ class Screener:
 
     @classmethod
     def build(
-        cls, loaded: Sequence[LoadedWatchlist], encode: Encode, static: StaticEncoder | None, glossary: Glossary | None, enabled: bool = True
+        cls, loaded: Sequence[LoadedWatchlist], encode: Encode, static: StaticEncoder | None, glossary: Glossary | None,
+        enabled: bool = True, multilingual: MultilingualModel | None = None, glossary_languages: frozenset[str] = frozenset(),
     ) -> "Screener":
-        matcher = Matcher.build(loaded, encode)
-        return cls(matcher, Presearch(matcher.compiled, static) if enabled else None, glossary)
+        matcher = Matcher.build(loaded, encode, multilingual, glossary_languages)
+        return cls(matcher, Presearch(matcher.compiled, static, matcher.multilingual) if enabled else None, glossary)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -82,17 +85,18 @@ class Screener:
 
     def prepare(self, title: str, body: str) -> Prepared:
         chunks = chunk_text(title, body, self.glossary)
-        return Prepared(title, body, chunks, self.matcher.lexicon.hits(searchable_text(title, body, chunks)))
+        hits = self.matcher.lexicon.hits(searchable_text(title, body, chunks))
+        return Prepared(title, body, chunks, hits, self.matcher.route(title, body))
 
     def presearch(self, prepared: Sequence[Prepared]) -> list[dict[str, str]]:
         """Per item, the lists it could match; an empty dict: skip the transformer, nothing matches."""
         if self.presearch_stage is None:
             return [{c.watchlist.id: "presearch off" for c in self.matcher.compiled} for _ in prepared]
-        return self.presearch_stage.passes([p.hits for p in prepared], [p.texts for p in prepared])
+        return self.presearch_stage.passes([p.hits for p in prepared], [p.texts for p in prepared], [p.title for p in prepared], [p.route for p in prepared])
 
     def decide(self, prepared: Prepared, vectors: np.ndarray) -> list[Decision]:
         """The full matcher, exactly as without a presearch, for every list."""
-        return self.matcher.decide_all(prepared.title, prepared.body, prepared.chunks, vectors, prepared.hits)
+        return self.matcher.decide_all(prepared.title, prepared.body, prepared.chunks, vectors, prepared.hits, prepared.route)
 
     def decide_embedded(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
         return self.matcher.decide_all(title, body, chunks, vectors)

@@ -11,7 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
-from agents.logic.evidence_text import closest_exemplar, matched_terms, score_line
+from agents.logic.evidence_text import closest_exemplar, language_note, matched_terms, score_line
 from streams.records import Alert
 
 SECTION_TEXT_LIMIT = 3000  # Slack: section text
@@ -118,6 +118,9 @@ def render_alert(alert: Alert, also_reported_by: str | None = None) -> dict[str,
     listed = _listed_line(ev)
     if listed:
         blocks.insert(2, {"type": "section", "text": {"type": "mrkdwn", "text": listed}})
+    note = language_note(ev)
+    if note:
+        blocks[-1]["elements"].insert(1, {"type": "mrkdwn", "text": f":globe_with_meridians: {escape_mrkdwn(shorten(note, CONTEXT_TEXT_LIMIT))}"})
     if also_reported_by:
         blocks.insert(0, {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Also reported by {escape_mrkdwn(shorten(also_reported_by, 200))}"}]})
     fallback = shorten(

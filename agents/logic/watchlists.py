@@ -38,6 +38,11 @@ class Thresholds(_Strict):
     counter_margin: float = Field(
         0.03, ge=0.0, le=1.0, description="a counter-example closer than an exemplar by this much vetoes"
     )
+    crosslingual: float = Field(
+        0.44, ge=0.0, le=1.0,
+        description="for an item not in English: the multilingual similarity of its closest sentence to an exemplar "
+        "that matches without any keyword (`wirewatch calibrate` recommends one per list)",
+    )
 
 
 class Entity(_Strict):
