@@ -86,6 +86,20 @@ def screener(embedder, static_encoder):
     return Screener.build(load_watchlist_dir(REPO / "config" / "watchlists"), embedder.encode, static_encoder, glossary())
 
 
+@pytest.fixture(scope="session")
+def multilingual_screener(embedder, static_encoder):
+    """The shipped watchlists as a worker compiles them by default: with the multilingual model."""
+    from agents.logic.crosslingual import MultilingualModel, parse_languages
+    from agents.logic.screening import Screener
+    from agents.logic.watchlists import load_watchlist_dir
+    from streams.settings import Settings
+
+    return Screener.build(
+        load_watchlist_dir(REPO / "config" / "watchlists"), embedder.encode, static_encoder, glossary(),
+        multilingual=MultilingualModel(), glossary_languages=parse_languages(Settings().glossary_languages),
+    )
+
+
 @pytest.fixture
 def pipeline(broker_url: str, tmp_path: Path, static_encoder) -> Iterator[Pipeline]:
     pipe = Pipeline(broker_url=broker_url, workdir=tmp_path).start()

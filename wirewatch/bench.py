@@ -42,7 +42,7 @@ from streams.settings import Settings
 from streams.timefmt import epoch_of, iso_from_epoch
 from streams.topics import TopicNames
 from wirewatch.local_stack import LocalStack
-from wirewatch.screening_setup import LABELLED_DEV
+from wirewatch.screening_setup import LABELLED_DEV, LABELLED_MULTILINGUAL
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DATA = LABELLED_DEV
@@ -70,15 +70,37 @@ def bench_items(n: int, source: Path = BENCH_DATA) -> list[dict[str, Any]]:
     return items
 
 
-def mixed_items(n: int, background: Path, relevant_share: float, seed: int = 7) -> tuple[list[dict[str, Any]], int, int]:
-    """A shuffled firehose of N items: background articles, and dev items at `relevant_share`."""
+def non_english_negatives() -> list[dict[str, Any]]:
+    """The labelled items not in English that no list should match (both bundled sets): the
+    non-English side of the firehose mix. They are hard negatives, written to resemble watched
+    topics, so they reach the models more often than ordinary foreign news would."""
+    rows = []
+    for path in (LABELLED_DEV, LABELLED_MULTILINGUAL):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line) if line.strip() else {}
+            if row and not row.get("labels") and row.get("lang", "en") != "en":
+                rows.append(row)
+    return rows
+
+
+def mixed_items(
+    n: int, background: Path, relevant_share: float, seed: int = 7, non_english_share: float = 0.0
+) -> tuple[list[dict[str, Any]], int, int]:
+    """A shuffled firehose of N items: background articles, non-English negatives at `non_english_share`
+    (counted as background), and dev items at `relevant_share`."""
     relevant = round(n * relevant_share)
+    foreign = min(round(n * non_english_share), n - relevant)
     rows = [json.loads(line) for line in background.read_text(encoding="utf-8").splitlines() if line.strip()]
     rng = random.Random(seed)
-    picked = [rows[rng.randrange(len(rows))] for _ in range(n - relevant)] if n - relevant > len(rows) else rng.sample(rows, n - relevant)
+    english = n - relevant - foreign
+    picked = [rows[rng.randrange(len(rows))] for _ in range(english)] if english > len(rows) else rng.sample(rows, english)
+    negatives = non_english_negatives()
     items = [
         {"id": f"{BACKGROUND_PREFIX}{k:06d}-{row.get('id', '')}", "title": row.get("title") or "(untitled)", "body": row.get("body", "")}
         for k, row in enumerate(picked)
+    ] + [
+        {"id": f"{BACKGROUND_PREFIX}ne{k:06d}", "title": f"{row['title']} ({k // len(negatives) + 1})", "body": row.get("body", ""), "lang": row.get("lang", "")}
+        for k, row in ((k, negatives[k % len(negatives)]) for k in range(foreign))
     ] + bench_items(relevant)
     rng.shuffle(items)
     return items, n - relevant, relevant
@@ -347,7 +369,7 @@ def _measure_pipeline(services: Services, items: list[dict[str, Any]]) -> tuple[
 def _result(
     *, ceiling: float, pipeline: float, naive: float, p50: float, p99: float, offered: float, embedder: Any, settings: Settings,
     rss: float, services: Services, n: int, latencies: list[float], blocks: float, loop_max: float, n_background: int,
-    n_relevant: int, candidate_share: float, background_alerts: int, backends: dict[str, Any],
+    n_relevant: int, candidate_share: float, background_alerts: int, backends: dict[str, Any], n_non_english: int = 0,
 ) -> dict[str, Any]:
     """The --json object, from run_bench's measurements."""
     return {
@@ -367,7 +389,7 @@ def _result(
         "latency_samples": len(latencies),
         "event_loop_blocks_over_100ms": int(blocks),
         "event_loop_block_max_ms": round(loop_max * 1000, 1),
-        "mix": {"background": n_background, "relevant": n_relevant},
+        "mix": {"background": n_background, "relevant": n_relevant, "non_english_background": n_non_english},
         "candidate_share": round(candidate_share, 4),
         "alerts_per_10k_background": round(background_alerts * 10_000 / n_background, 1) if n_background else None,
         **({"backends": backends} if backends else {}),
@@ -376,7 +398,7 @@ def _result(
 
 def run_bench(
     settings: Settings, n: int, workers_wanted: int = 1, naive_items: int = 60, latency_s: float = 20.0, compare_backends: bool = False,
-    background: Path | None = None, relevant_share: float = 0.02,
+    background: Path | None = None, relevant_share: float = 0.02, non_english_share: float = 0.0,
 ) -> dict[str, Any]:
     from agents.logic.embedder import Embedder
     from wirewatch.screening_setup import build_screener, load_glossary
@@ -387,7 +409,7 @@ def run_bench(
         embedder = Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None)
         screener = build_screener(settings, load_watchlist_dir(settings.watchlists_dir), embedder.encode, load_glossary(settings))
         if background is not None:
-            items, n_background, n_relevant = mixed_items(n, background, relevant_share)
+            items, n_background, n_relevant = mixed_items(n, background, relevant_share, non_english_share=non_english_share)
         else:
             items, n_background, n_relevant = bench_items(n), 0, n
         _log(f"ceiling: encoding the chunks of {min(n, CEILING_ITEMS)} items, model batch {embedder.batch_size}, backend {embedder.backend}")
@@ -401,7 +423,7 @@ def run_bench(
 
         # Latency at half that rate, long enough for a steady state.
         offered = pipeline / 2
-        source = mixed_items(max(20, int(offered * latency_s)), background, relevant_share, seed=11)[0] if background else bench_items(max(20, int(offered * latency_s)))
+        source = mixed_items(max(20, int(offered * latency_s)), background, relevant_share, seed=11, non_english_share=non_english_share)[0] if background else bench_items(max(20, int(offered * latency_s)))
         latencies = _measure_latency(services, _renamed(source, "lat"), offered)
         loop_max = max(w.counter("wirewatch_event_loop_block_max_seconds") for w in services.workers)
         rss = max(w.rss_mb() for w in services.workers)
@@ -423,6 +445,7 @@ def run_bench(
         _log(f"naive {naive:.1f} items/s over {naive_n} items")
         return _result(
             ceiling=ceiling, pipeline=pipeline, naive=naive, p50=p50, p99=p99, offered=offered, embedder=embedder, settings=settings, rss=rss, services=services, n=n, latencies=latencies, blocks=blocks, loop_max=loop_max, n_background=n_background, n_relevant=n_relevant, candidate_share=candidate_share, background_alerts=background_alerts, backends=backends,
+            n_non_english=sum(1 for row in items if str(row["id"]).startswith(BACKGROUND_PREFIX + "ne")),
         )
     finally:
         services.stop()
@@ -430,15 +453,20 @@ def run_bench(
 
 def cmd_bench(
     settings: Settings, n: int, as_json: bool, workers: int, latency_s: float = 20.0, compare_backends: bool = False,
-    background: Path | None = None, relevant_share: float = 0.02,
+    background: Path | None = None, relevant_share: float = 0.02, non_english_share: float = 0.0,
 ) -> int:
     if background is not None and not background.is_file():
         print(f"wirewatch bench: --background {background}: no such file", file=sys.stderr)
         return 2
-    if not 0.0 <= relevant_share <= 1.0:
-        print(f"wirewatch bench: --relevant-share {relevant_share}: expected a share from 0 to 1", file=sys.stderr)
+    for name, share in (("--relevant-share", relevant_share), ("--non-english-share", non_english_share)):
+        if not 0.0 <= share <= 1.0:
+            print(f"wirewatch bench: {name} {share}: expected a share from 0 to 1", file=sys.stderr)
+            return 2
+    if non_english_share and background is None:
+        print("wirewatch bench: --non-english-share needs --background (it is a share of the firehose mix)", file=sys.stderr)
         return 2
-    result = run_bench(settings, n, workers, latency_s=latency_s, compare_backends=compare_backends, background=background, relevant_share=relevant_share)
+    result = run_bench(settings, n, workers, latency_s=latency_s, compare_backends=compare_backends, background=background,
+                       relevant_share=relevant_share, non_english_share=non_english_share)
     if as_json:
         print(json.dumps(result))
     else:

@@ -315,14 +315,17 @@ def status(settings: Settings, url: str | None, as_json: bool) -> int:
 @click.option("--latency-seconds", type=float, default=20.0, show_default=True, help="how long to offer load for the latency figure")
 @click.option("--background", type=click.Path(path_type=Path), help="JSON lines of background news: bench a firehose mix")
 @click.option("--relevant-share", type=float, default=0.02, show_default=True, help="share of dev items in the --background mix")
+@click.option("--non-english-share", type=float, default=0.0, show_default=True,
+              help="share of non-English negatives (the bundled labelled sets') in the --background mix")
 @json_flag
 @click.pass_obj
 def bench(settings: Settings, items: int, workers: int, compare_backends: bool, latency_seconds: float, background: Path | None,
-          relevant_share: float, as_json: bool) -> int:
+          relevant_share: float, non_english_share: float, as_json: bool) -> int:
     """Ceiling, pipeline, naive and latency figures on this machine."""
     from wirewatch.bench import cmd_bench
 
-    return cmd_bench(settings, items, as_json, workers, latency_seconds, compare_backends, background=background, relevant_share=relevant_share)
+    return cmd_bench(settings, items, as_json, workers, latency_seconds, compare_backends, background=background, relevant_share=relevant_share,
+                     non_english_share=non_english_share)
 
 
 @cli.command()

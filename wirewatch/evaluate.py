@@ -349,6 +349,7 @@ def cmd_calibrate(settings: Settings, data: Path, watchlists: Path, folds: int, 
         "cross_validation": {"folds": folds, **cv_report.as_json(), "non_english_recall": _ratio(cv_ne)},
         "recommended_thresholds": recommended,
         "presearch": presearch_summary(screened),
+        "crosslingual": crosslingual_summary(evaluation),
     }
     if as_json:
         print(json.dumps(result))
@@ -362,7 +363,46 @@ def cmd_calibrate(settings: Settings, data: Path, watchlists: Path, folds: int, 
     for wid, row in result["presearch"].items():
         print(f"  {wid:<16} cut-off {row['cutoff_at_semantic_alone']} at semantic {row['semantic_alone']} "
               f"({row['calibration_sentences']} calibration sentences near it); passes {row['passed']} of {len(items)} items here")
+    print("\ncross-lingual (items the multilingual model read; thresholds.crosslingual in each list):")
+    for wid, row in result["crosslingual"].items():
+        if not row["items_read"]:
+            print(f"  {wid:<16} no item here was read by the multilingual model (English or a glossary language)")
+            continue
+        print(f"  {wid:<16} threshold {row['threshold']}: found {row['found']} of {row['positives']} positives among {row['items_read']} items; "
+              f"closest hard negative {row['closest_hard_negative']}, recommended {row['recommended']}")
     return 0
+
+
+CROSSLINGUAL_MARGIN = 0.04  # above the closest hard negative the multilingual model read
+
+
+def crosslingual_summary(evaluation: Evaluation) -> dict[str, dict[str, object]]:
+    """Per list, over the labelled items the multilingual model read: how many, the list's positives
+    found at its current cross-lingual threshold, the closest hard negative (an item with no label),
+    and the threshold recommended from it (that similarity plus CROSSLINGUAL_MARGIN)."""
+    out: dict[str, dict[str, object]] = {}
+    for wid in evaluation.watchlist_ids:
+        read = positives = found = 0
+        negatives: list[float] = []
+        threshold = None
+        for labelled, result in zip(evaluation.items, evaluation.screened):
+            decision = _decision(result, wid)
+            crossed = decision.evidence.get("crosslingual")
+            if not isinstance(crossed, dict):
+                continue
+            read += 1
+            threshold = crossed["threshold"]
+            if wid in labelled.labels:
+                positives += 1
+                found += decision.matched
+            elif not labelled.labels:
+                negatives.append(float(crossed["similarity"]))
+        worst = max(negatives, default=None)
+        out[wid] = {
+            "items_read": read, "positives": positives, "found": found, "threshold": threshold,
+            "closest_hard_negative": worst, "recommended": round(worst + CROSSLINGUAL_MARGIN, 2) if worst is not None else None,
+        }
+    return out
 
 
 def presearch_summary(evaluation: Evaluation) -> dict[str, dict[str, object]]:

@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Labelled dev news (config/labelled/README.md): the presearch corpus, the bench's relevant items.
 LABELLED_DEV = REPO / "config" / "labelled" / "news-dev-labelled.jsonl"
 DEFAULT_CORPUS = LABELLED_DEV
+# Labelled news in six languages outside the glossary (config/labelled/README.md).
+LABELLED_MULTILINGUAL = REPO / "config" / "labelled" / "news-multilingual-labelled.jsonl"
 
 
 def load_glossary(settings: Settings) -> Glossary:

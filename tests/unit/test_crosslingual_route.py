@@ -1,0 +1,64 @@
+"""Which reader screens an item: MiniLM alone, the glossary, the multilingual model, or none."""
+
+from __future__ import annotations
+
+from agents.logic.crosslingual import COVERED, Route, item_language, parse_languages
+from agents.logic.evidence_text import describe, language_note
+from agents.logic.slack_render import render_alert
+from streams.records import Alert
+
+GLOSSARY = parse_languages("de, es;fr,ja,ko,ru,zh")
+
+
+def test_languages_are_parsed_from_commas_or_semicolons() -> None:
+    assert GLOSSARY == frozenset({"de", "es", "fr", "ja", "ko", "ru", "zh"})
+
+
+def test_each_language_goes_to_one_reader() -> None:
+    assert Route("en", GLOSSARY).english and not Route("en", GLOSSARY).crosslingual
+    # A glossary language keeps the glossary; the model would add cross-list false alarms there.
+    assert not Route("de", GLOSSARY).crosslingual and Route("de", GLOSSARY).covered
+    for code in ("it", "pt", "pl", "tr", "nl", "ar", "th"):
+        assert Route(code, GLOSSARY).crosslingual, code
+    # Without a glossary the model reads its languages too.
+    assert Route("de").crosslingual
+    for code in ("vi", "sv", "id", "he", "und"):
+        route = Route(code, GLOSSARY)
+        assert not route.crosslingual and not route.covered, code
+    assert "vi" not in COVERED and "ar" in COVERED
+
+
+def test_the_language_is_read_from_the_title_and_the_start_of_the_body() -> None:
+    polish = "Unia Europejska nałożyła sankcje na dwie firmy, które dostarczały części do dronów"
+    assert item_language(polish, "Komisja podała, że aktywa spółek zostały zamrożone. " * 3) == "pl"
+    # Only the first 20,000 characters are read: an English tail beyond them changes nothing.
+    assert item_language(polish, "Komisja podała, że aktywa spółek zostały zamrożone. " * 500 + "the and of " * 100_000) == "pl"
+
+
+def _evidence(**extra) -> dict:
+    return {"sentence": "s", "matched": [], "scores": {"semantic": 0.2, "lexical": 0.25, "counter": 0.1, "final": 0.37, "threshold": 0.5},
+            "rule": "campaign named", **extra}
+
+
+def test_an_uncovered_language_is_said_in_the_console_and_in_slack() -> None:
+    evidence = _evidence(language={"code": "vi", "covered": False})
+    note = language_note(evidence)
+    assert "'vi' is not covered" in note and "keywords and names only" in note
+    assert note in describe(evidence)
+    assert language_note(_evidence(language={"code": "en", "covered": True})) == ""
+
+
+def test_a_cross_lingual_match_shows_the_items_own_sentence_and_the_exemplar_escaped() -> None:
+    crossed = {"model": "use-multilingual-v3", "similarity": 0.51, "threshold": 0.44, "counter": 0.2,
+               "exemplar": "The Treasury imposed sanctions.", "found": "Skarb USA nałożył sankcje <!channel> na <http://x|firmę>"}
+    evidence = _evidence(rule="cross-lingual meaning (pl)", language={"code": "pl", "covered": True}, crosslingual=crossed)
+    note = language_note(evidence)
+    assert note.startswith("read in pl by the multilingual model") and "0.51" in note and "0.44" in note
+    alert = Alert.model_validate({
+        "schema_version": 1, "alert_id": "ww1-" + "0" * 32, "watchlist_id": "sanctions", "watchlist_name": "Sanctions",
+        "watchlist_version": "abcdef012345", "severity": "high", "channels": ["#s"], "score": 0.3, "matched_at": "2026-12-02T00:00:00Z",
+        "item": {"id": "i", "title": "t"}, "evidence": evidence,
+    })
+    text = str(render_alert(alert)["blocks"])
+    assert "read in pl by the multilingual model" in text
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text
