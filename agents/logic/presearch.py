@@ -50,11 +50,17 @@ ALWAYS = "no static model"
 CROSSLINGUAL = "cross-lingual"
 
 
+def names_a_look_alike(hits: Sequence[Hit]) -> bool:
+    """An exclude term with no keyword or entity: the matcher can never match (matcher.py)."""
+    kinds = {hit.kind for hit in hits}
+    return "exclude" in kinds and not kinds & {"keyword", "entity"}
+
+
 def semantic_needed(watchlist: Watchlist, hits: Sequence[Hit]) -> float:
     """The lowest transformer similarity at which this item could match the list, given its hits
     (math.inf: it cannot match at all). Counter-examples are ignored: they only ever veto."""
     kinds = {hit.kind for hit in hits}
-    if "exclude" in kinds and not kinds & {"keyword", "entity"}:
+    if names_a_look_alike(hits):
         return math.inf
     if any(hit.listed is not None and hit.listed.alone for hit in hits):
         return -1.0  # a distinctive listed name matches whatever the rules and thresholds (matcher.py)
@@ -167,7 +173,8 @@ class Presearch:
         for row, i in enumerate(items):
             for j, c in enumerate(self.compiled):
                 wid = c.watchlist.id
-                if wid in out[i] or not c.crosslingual or semantic_needed(c.watchlist, hits[i][j]) == math.inf:
+                # The rule ignores the list's rules (their terms are English) but not a look-alike's exclude term.
+                if wid in out[i] or not c.crosslingual or names_a_look_alike(hits[i][j]):
                     continue
                 if float((c.xl_exemplars @ vectors[row]).max()) >= c.watchlist.thresholds.crosslingual - TITLE_GATE_BELOW:
                     out[i][wid] = CROSSLINGUAL
