@@ -42,13 +42,14 @@ from streams.settings import Settings
 from streams.timefmt import epoch_of, iso_from_epoch
 from streams.topics import TopicNames
 from wirewatch.local_stack import LocalStack
-from wirewatch.screening_setup import LABELLED_DEV, LABELLED_MULTILINGUAL
+from wirewatch.screening_setup import LABELLED_DEV
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_DATA = LABELLED_DEV
 PARTITIONS = 4
 CEILING_ITEMS = 400  # the model's rate is per item, so a sample of the stream measures it
 BACKGROUND_PREFIX = "bg-"
+NON_ENGLISH_BACKGROUND = REPO / "config" / "labelled" / "news-multilingual-background.jsonl"
 
 
 def bench_items(n: int, source: Path = BENCH_DATA) -> list[dict[str, Any]]:
@@ -70,31 +71,25 @@ def bench_items(n: int, source: Path = BENCH_DATA) -> list[dict[str, Any]]:
     return items
 
 
-def non_english_negatives() -> list[dict[str, Any]]:
-    """The labelled items not in English that no list should match (both bundled sets): the
-    non-English side of the firehose mix. They are hard negatives, written to resemble watched
-    topics, so they reach the models more often than ordinary foreign news would."""
-    rows = []
-    for path in (LABELLED_DEV, LABELLED_MULTILINGUAL):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            row = json.loads(line) if line.strip() else {}
-            if row and not row.get("labels") and row.get("lang", "en") != "en":
-                rows.append(row)
-    return rows
+def non_english_background() -> list[dict[str, Any]]:
+    """Ordinary news not in English (sport, markets, weather, transport...; nine languages), written
+    for wirewatch: the non-English side of the firehose mix."""
+    lines = NON_ENGLISH_BACKGROUND.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def mixed_items(
     n: int, background: Path, relevant_share: float, seed: int = 7, non_english_share: float = 0.0
 ) -> tuple[list[dict[str, Any]], int, int]:
-    """A shuffled firehose of N items: background articles, non-English negatives at `non_english_share`
-    (counted as background), and dev items at `relevant_share`."""
+    """A shuffled firehose of N items: background articles, ordinary news not in English at
+    `non_english_share` (counted as background), and dev items at `relevant_share`."""
     relevant = round(n * relevant_share)
     foreign = min(round(n * non_english_share), n - relevant)
     rows = [json.loads(line) for line in background.read_text(encoding="utf-8").splitlines() if line.strip()]
     rng = random.Random(seed)
     english = n - relevant - foreign
     picked = [rows[rng.randrange(len(rows))] for _ in range(english)] if english > len(rows) else rng.sample(rows, english)
-    negatives = non_english_negatives()
+    negatives = non_english_background()
     items = [
         {"id": f"{BACKGROUND_PREFIX}{k:06d}-{row.get('id', '')}", "title": row.get("title") or "(untitled)", "body": row.get("body", "")}
         for k, row in enumerate(picked)

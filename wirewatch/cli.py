@@ -316,7 +316,7 @@ def status(settings: Settings, url: str | None, as_json: bool) -> int:
 @click.option("--background", type=click.Path(path_type=Path), help="JSON lines of background news: bench a firehose mix")
 @click.option("--relevant-share", type=float, default=0.02, show_default=True, help="share of dev items in the --background mix")
 @click.option("--non-english-share", type=float, default=0.0, show_default=True,
-              help="share of non-English negatives (the bundled labelled sets') in the --background mix")
+              help="share of ordinary news not in English (config/labelled/news-multilingual-background.jsonl) in the --background mix")
 @json_flag
 @click.pass_obj
 def bench(settings: Settings, items: int, workers: int, compare_backends: bool, latency_seconds: float, background: Path | None,
