@@ -92,7 +92,9 @@ class Screener:
         """Per item, the lists it could match; an empty dict: skip the transformer, nothing matches."""
         if self.presearch_stage is None:
             return [{c.watchlist.id: "presearch off" for c in self.matcher.compiled} for _ in prepared]
-        return self.presearch_stage.passes([p.hits for p in prepared], [p.texts for p in prepared], [p.title for p in prepared], [p.route for p in prepared])
+        # The title as chunked (at most MAX_CHUNK_CHARS): a huge title costs the multilingual model no more.
+        titles = [p.chunks[0] if p.chunks else "" for p in prepared]
+        return self.presearch_stage.passes([p.hits for p in prepared], [p.texts for p in prepared], titles, [p.route for p in prepared])
 
     def decide(self, prepared: Prepared, vectors: np.ndarray) -> list[Decision]:
         """The full matcher, exactly as without a presearch, for every list."""

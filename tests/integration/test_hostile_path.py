@@ -20,17 +20,21 @@ from hypothesis import strategies as st
 
 from agents.logic.gloss import Glossary
 from agents.logic.registry import WatchlistRegistry
-from agents.logic.screening import Screener
 from agents.logic.steps import EmbedStep, ModelUnavailable, Refusal, embedded_record, encode_each, match_embedded, prepare_news, read_alert
 from streams.ledger_codec import UNREADABLE_ROW, read_row
 from streams.records import Alert
+from streams.settings import Settings
 from tests.harness import REPO
 from wirewatch.pathological import pathological_items
+from wirewatch.screening_setup import build_screener
 
 MAX_ITEM = 1_000_000
 MAX_MESSAGE = 1_000_000
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 SEED = json.loads((REPO / "config" / "sample-news.jsonl").read_text().splitlines()[0])
+# A story the multilingual model reads (Portuguese, outside the glossary), so its tokenizer and the
+# cross-lingual rule see hostile text too.
+FOREIGN = json.loads((REPO / "config" / "labelled" / "news-multilingual-labelled.jsonl").read_text(encoding="utf-8").splitlines()[6])
 
 # Every Unicode category, lone surrogates included (json.dumps writes them as \udXXX escapes).
 odd_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=300)
@@ -44,10 +48,10 @@ json_values = st.recursive(
 news_like = st.fixed_dictionaries(
     {
         "id": odd_text.filter(str.strip) | json_values,
-        "title": st.builds(lambda a, b: a + SEED["title"] + b, odd_text, odd_text) | odd_text | json_values,
+        "title": st.builds(lambda a, b, seed: a + seed["title"] + b, odd_text, odd_text, st.sampled_from([SEED, FOREIGN])) | odd_text | json_values,
     },
     optional={
-        "body": st.builds(lambda a, b: a + SEED["body"] + b, odd_text, odd_text) | odd_text | json_values,
+        "body": st.builds(lambda a, b, seed: a + seed["body"] + b, odd_text, odd_text, st.sampled_from([SEED, FOREIGN])) | odd_text | json_values,
         "url": st.sampled_from(["https://x.example/<!channel>|a", "javascript:alert(1)", "http://[::1", ""]) | odd_text,
         "source": odd_text,
         "published": st.sampled_from(["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "Mon, 99 Foo 2020"]) | odd_text,
@@ -64,8 +68,9 @@ def path(embedder, static_encoder):
 
 
 def compiler(embedder, static_encoder):
+    """As a worker compiles the lists: the glossary, the static presearch and the multilingual model."""
     glossary = Glossary.load(REPO / "config" / "glossary.yaml")
-    return lambda loaded: Screener.build(loaded, embedder.encode, static_encoder, glossary)
+    return lambda loaded: build_screener(Settings(), loaded, embedder.encode, glossary, static_encoder)
 
 
 def run_whole_path(path, raw: bytes) -> tuple[str, int]:
