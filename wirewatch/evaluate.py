@@ -373,36 +373,35 @@ def cmd_calibrate(settings: Settings, data: Path, watchlists: Path, folds: int, 
     return 0
 
 
-CROSSLINGUAL_MARGIN = 0.04  # above the closest hard negative the multilingual model read
+CROSSLINGUAL_MARGIN = 0.06  # above the closest hard negative the multilingual model read
 
 
 def crosslingual_summary(evaluation: Evaluation) -> dict[str, dict[str, object]]:
     """Per list, over the labelled items the multilingual model read: how many, the list's positives
     found at its current cross-lingual threshold, the closest hard negative (an item with no label),
-    and the threshold recommended from it (that similarity plus CROSSLINGUAL_MARGIN)."""
-    out: dict[str, dict[str, object]] = {}
+    and a recommended threshold. A labelled set holds few hard negatives per list, so the
+    recommendation pools them: the closest hard negative to any list, plus CROSSLINGUAL_MARGIN."""
+    rows: dict[str, dict[str, object]] = {}
+    negatives: dict[str, list[float]] = {wid: [] for wid in evaluation.watchlist_ids}
     for wid in evaluation.watchlist_ids:
         read = positives = found = 0
-        negatives: list[float] = []
         threshold = None
         for labelled, result in zip(evaluation.items, evaluation.screened):
             decision = _decision(result, wid)
             crossed = decision.evidence.get("crosslingual")
             if not isinstance(crossed, dict):
                 continue
-            read += 1
-            threshold = crossed["threshold"]
+            read, threshold = read + 1, crossed["threshold"]
             if wid in labelled.labels:
-                positives += 1
-                found += decision.matched
+                positives, found = positives + 1, found + decision.matched
             elif not labelled.labels:
-                negatives.append(float(crossed["similarity"]))
-        worst = max(negatives, default=None)
-        out[wid] = {
-            "items_read": read, "positives": positives, "found": found, "threshold": threshold,
-            "closest_hard_negative": worst, "recommended": round(worst + CROSSLINGUAL_MARGIN, 2) if worst is not None else None,
-        }
-    return out
+                negatives[wid].append(float(crossed["similarity"]))
+        rows[wid] = {"items_read": read, "positives": positives, "found": found, "threshold": threshold,
+                     "closest_hard_negative": max(negatives[wid], default=None)}
+    pooled = max((value for values in negatives.values() for value in values), default=None)
+    for row in rows.values():
+        row["recommended"] = round(pooled + CROSSLINGUAL_MARGIN, 2) if pooled is not None else None
+    return rows
 
 
 def presearch_summary(evaluation: Evaluation) -> dict[str, dict[str, object]]:
