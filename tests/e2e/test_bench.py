@@ -30,5 +30,5 @@ def test_bench_json_contract_on_50_items(broker_url: str, tmp_path) -> None:
     assert result["latency_samples"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
     assert result["cpu_count"] == os.cpu_count() and result["items"] == 50
     # The enriched stream: dev items only, most of which reach the transformer.
-    assert result["mix"] == {"background": 0, "relevant": 50} and result["alerts_per_10k_background"] is None
+    assert result["mix"] == {"background": 0, "relevant": 50, "non_english_background": 0} and result["alerts_per_10k_background"] is None
     assert 0.3 < result["candidate_share"] <= 1.0
