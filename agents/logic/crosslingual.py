@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 # The languages the multilingual model was trained on (its model card); "zh" covers both scripts.
 COVERED = frozenset("ar de en es fr it ja ko nl pl pt ru th tr zh".split())
-LANGUAGE_SAMPLE_CHARS = 20_000  # a story's language shows in its first pages; a 1 MB body costs no more
+LANGUAGE_SAMPLE_CHARS = 4_000  # a story's language shows in its first paragraphs; a 1 MB body costs no more
 # The presearch reads the title only. Over the labelled items this rule reads, a story whose
 # sentences reached the cross-lingual threshold had a title at most 0.11 below it (a rare-earths
 # story in Polish: title 0.35, best sentence 0.46); the gate sits 0.15 below each list's threshold,
@@ -59,8 +59,9 @@ class Route:
 
     @property
     def covered(self) -> bool:
-        """False for a language neither model nor the glossary reads (an undetermined one included): the alert says so."""
-        return self.english or self.language in COVERED or self.language in self.glossary_languages
+        """False for a language neither model nor the glossary reads: the alert says so. Undetermined
+        text (tables of figures, a few words) is screened as English, as before the router existed."""
+        return self.english or self.language == UNDETERMINED or self.language in COVERED or self.language in self.glossary_languages
 
 
 def parse_languages(value: str) -> frozenset[str]:

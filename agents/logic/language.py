@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
+from functools import lru_cache
 
 UNDETERMINED = "und"
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
@@ -40,13 +41,19 @@ FUNCTION_WORDS: dict[str, frozenset[str]] = {
 LETTERS: dict[str, str] = {"tr": "ığşİ", "pl": "łąęśźżń", "pt": "ãõ", "de": "ß", "es": "ñ", "vi": "ơưđạảấầẩẫậắằẳẵặẹẻẽếềểễệỉịọỏốồổỗộớờởỡợụủứừửữựỳỵỷỹ"}
 
 
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def _script_language(text: str) -> str | None:
     """A language settled by its script alone, or None for Latin (or mixed) text."""
     counts: Counter[str] = Counter()
-    for char in text:
+    # ASCII letters are Latin: counted in C, so an English story costs no per-letter Python work.
+    counts["latin"] = len(_ASCII_LETTER.findall(text))
+    for char in _NON_ASCII.findall(text):
         if not char.isalpha():
             continue
-        name = unicodedata.name(char, "")
+        name = _letter_name(char)
         if "HANGUL" in name:
             counts["ko"] += 1
         elif "HIRAGANA" in name or "KATAKANA" in name:
@@ -88,6 +95,18 @@ def _script_language(text: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=8192)
+def _letter_name(char: str) -> str:
+    return unicodedata.name(char, "")
+
+
+# Each function word's languages, looked up once per word rather than once per language.
+_WORD_LANGUAGES: dict[str, tuple[str, ...]] = {}
+for _lang, _words in FUNCTION_WORDS.items():
+    for _word in _words:
+        _WORD_LANGUAGES[_word] = _WORD_LANGUAGES.get(_word, ()) + (_lang,)
+
+
 def detect_language(text: str, min_votes: int = 2) -> str:
     """ISO 639-1 code of the text's language, or "und"."""
     by_script = _script_language(text)
@@ -97,9 +116,8 @@ def detect_language(text: str, min_votes: int = 2) -> str:
     for lang, letters in LETTERS.items():
         votes[lang] += min(3, sum(text.count(letter) for letter in letters))
     for word in _WORD.findall(text.casefold()):
-        for lang, words in FUNCTION_WORDS.items():
-            if word in words:
-                votes[lang] += 1
+        for lang in _WORD_LANGUAGES.get(word, ()):
+            votes[lang] += 1
     votes = +votes  # drop zero counts
     if not votes:
         return UNDETERMINED
