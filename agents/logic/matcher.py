@@ -55,15 +55,15 @@ class CompiledWatchlist:
     exclude: list[Term] = field(default_factory=list)
     entity_names: list[tuple[str, str]] = field(default_factory=list)  # (canonical, name or alias)
     listed: list[ListedName] = field(default_factory=list)  # forms of the names on its entity sources
-    # The exemplars and counter-examples in the multilingual space (empty without that model).
-    xl_exemplars: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
-    xl_counters: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+    # The multilingual model's encoder; the exemplars and counter-examples are encoded with it once
+    # per version, when an item first needs them (a feed with no foreign story never loads the model).
+    multilingual: EncodeMany | None = None
+    _xl: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, loaded: LoadedWatchlist, encode: Encode, multilingual: EncodeMany | None = None) -> "CompiledWatchlist":
         wl = loaded.watchlist
         vectors = encode(list(wl.exemplars) + list(wl.counter_examples))
-        xl = multilingual(list(wl.exemplars) + list(wl.counter_examples)) if multilingual is not None else None
         return cls(
             loaded=loaded,
             exemplar_vectors=vectors[: len(wl.exemplars)],
@@ -73,12 +73,28 @@ class CompiledWatchlist:
             exclude=[Term.parse(k) for k in wl.exclude],
             entity_names=[(e.name, n) for e in wl.entities for n in (e.name, *e.aliases)],
             listed=[name for edition in loaded.editions for name in edition.names],
-            **({"xl_exemplars": xl[: len(wl.exemplars)], "xl_counters": xl[len(wl.exemplars) :]} if xl is not None else {}),
+            multilingual=multilingual,
         )
 
     @property
     def crosslingual(self) -> bool:
-        return len(self.xl_exemplars) > 0
+        return self.multilingual is not None
+
+    def _xl_vectors(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._xl is None:
+            assert self.multilingual is not None
+            wl = self.watchlist
+            vectors = self.multilingual(list(wl.exemplars) + list(wl.counter_examples))
+            self._xl = (vectors[: len(wl.exemplars)], vectors[len(wl.exemplars) :])
+        return self._xl
+
+    @property
+    def xl_exemplars(self) -> np.ndarray:
+        return self._xl_vectors()[0]
+
+    @property
+    def xl_counters(self) -> np.ndarray:
+        return self._xl_vectors()[1]
 
     @property
     def watchlist(self) -> Watchlist:

@@ -1,4 +1,4 @@
-"""200 alerts to three channels through the running notify agent, with Slack faults injected.
+"""120 alerts to three channels through the running notify agent, with Slack faults injected.
 
 Counts every post through conversations.history: each alert exactly once; the sink saw no
 post faster than a channel's rate; and a channel answering 500 for a while does not hold
@@ -15,7 +15,7 @@ from streams.timefmt import utc_now_iso
 from tests.harness import Pipeline, wait_for
 
 CHANNELS = ["#wirewatch-c1", "#wirewatch-c2", "#wirewatch-c3"]
-TOTAL = 200
+TOTAL = 120
 OUTAGE_S = 20
 
 
@@ -33,7 +33,7 @@ def sink_stats(pipe: Pipeline) -> dict:
     return pipe.sink_stats()
 
 
-def test_200_alerts_with_faults_each_posted_once_at_rate_and_channels_isolated(pipeline: Pipeline) -> None:
+def test_120_alerts_with_faults_each_posted_once_at_rate_and_channels_isolated(pipeline: Pipeline) -> None:
     pipeline.wait_worker_ready()
     # 429s, 500s, slow answers, dropped connections after store, and one channel down for OUTAGE_S seconds.
     pipeline.set_faults(rate_limit_next=3, retry_after=2, fail_next=4, drop_after_store_next=2, slow_s=0.4, fail_channels="wirewatch-c3")
