@@ -160,7 +160,7 @@ class CompiledWatchlist:
         listed = [listed_evidence(h) for h in hits if h.listed is not None]
         if listed:
             evidence["listed"] = listed
-        evidence.update(self._language_evidence(chunks, route, xl, crossed))
+        self._add_language_evidence(evidence, chunks, route, xl, crossed, decided=crossed_rule)
         return Decision(wl, self.loaded.version, matched, round(score, 4), evidence, eligible, matched and (named is not None or crossed_rule))
 
     def _closest_counter(self, vectors: np.ndarray) -> tuple[float, str]:
@@ -170,19 +170,21 @@ class CompiledWatchlist:
         _, cj = np.unravel_index(int(np.argmax(csims)), csims.shape)
         return float(csims.max()), self.watchlist.counter_examples[int(cj)]
 
-    def _language_evidence(
-        self, chunks: Sequence[str], route: Route | None, xl: "CrossLingualView | None", crossed: CrossLingualScore | None
-    ) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def _add_language_evidence(
+        self, evidence: dict[str, Any], chunks: Sequence[str], route: Route | None, xl: "CrossLingualView | None",
+        crossed: CrossLingualScore | None, decided: bool,
+    ) -> None:
+        """The item's language; for one the multilingual model read, its closest sentence and exemplar,
+        which become the evidence's exemplar when the cross-lingual rule `decided` the match."""
         if route is not None:
-            out["language"] = {"code": route.language, "covered": route.covered}
-        if crossed is not None and xl is not None:
-            out["crosslingual"] = {
-                "model": xl.model, "similarity": round(crossed.similarity, 4), "threshold": self.watchlist.thresholds.crosslingual,
-                "exemplar": self.watchlist.exemplars[crossed.exemplar], "found": chunks[xl.chunk_index[crossed.chunk]],
-                "counter": round(crossed.counter, 4),
-            }
-        return out
+            evidence["language"] = {"code": route.language, "covered": route.covered}
+        if crossed is None or xl is None:
+            return
+        exemplar, found, similarity = self.watchlist.exemplars[crossed.exemplar], chunks[xl.chunk_index[crossed.chunk]], round(crossed.similarity, 4)
+        evidence["crosslingual"] = {"model": xl.model, "similarity": similarity, "threshold": self.watchlist.thresholds.crosslingual,
+                                    "exemplar": exemplar, "found": found, "counter": round(crossed.counter, 4)}
+        if decided:
+            evidence["matched"][0] = {"kind": "exemplar", "text": exemplar, "found": found, "score": similarity, "model": xl.model}
 
     def _crosslingual(self, xl: "CrossLingualView", excluded: bool) -> CrossLingualScore | None:
         """The list's closest exemplar in the multilingual space, or None where the rule cannot apply:

@@ -86,3 +86,11 @@ def test_the_cascade_keeps_every_cross_lingual_match_on_the_multilingual_set(mul
     assert {(s.item.id, wid) for s in cascade for wid in s.matched_ids} == full_matches
     assert len(full_matches) >= 15  # the rule does find these stories (16 of 18 labels when measured)
     assert ("ml-ar-t1", "salt_typhoon") in full_matches
+
+
+def test_the_exemplar_shown_is_the_one_that_decided(multilingual_screener: Screener, embedder) -> None:
+    [screened] = multilingual_screener.screen([POLISH_SANCTIONS], embedder.encode)
+    decision = next(d for d in screened.decisions if d.watchlist.id == "sanctions")
+    shown = decision.evidence["matched"][0]
+    assert shown["kind"] == "exemplar" and shown["text"] == decision.evidence["crosslingual"]["exemplar"]
+    assert shown["score"] == decision.evidence["crosslingual"]["similarity"] and shown["found"] == decision.evidence["sentence"]
