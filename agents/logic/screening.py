@@ -16,7 +16,7 @@ import numpy as np
 
 from agents.logic.chunking import chunk_text
 from agents.logic.crosslingual import MultilingualModel, Route
-from agents.logic.gloss import Glossary, embedding_text
+from agents.logic.gloss import GLOSS_PREFIX, Glossary, embedding_text
 from agents.logic.lexicon import Hit
 from agents.logic.matcher import Decision, Encode, Matcher, searchable_text
 from agents.logic.presearch import Presearch
@@ -92,9 +92,10 @@ class Screener:
         """Per item, the lists it could match; an empty dict: skip the transformer, nothing matches."""
         if self.presearch_stage is None:
             return [{c.watchlist.id: "presearch off" for c in self.matcher.compiled} for _ in prepared]
-        # The title as chunked (at most MAX_CHUNK_CHARS): a huge title costs the multilingual model no more.
-        titles = [p.chunks[0] if p.chunks else "" for p in prepared]
-        return self.presearch_stage.passes([p.hits for p in prepared], [p.texts for p in prepared], titles, [p.route for p in prepared])
+        # The lead as chunked (title and first sentence, 600 characters each at most): a generic title
+        # ("Communiqué") still has its first sentence read, and a huge one costs no more.
+        leads = [(p.route, [c for c in p.chunks[:2] if not c.startswith(GLOSS_PREFIX)]) for p in prepared]
+        return self.presearch_stage.passes([p.hits for p in prepared], [p.texts for p in prepared], leads)
 
     def decide(self, prepared: Prepared, vectors: np.ndarray) -> list[Decision]:
         """The full matcher, exactly as without a presearch, for every list."""

@@ -41,7 +41,7 @@ class Thresholds(_Strict):
     crosslingual: float = Field(
         0.44, ge=0.0, le=1.0,
         description="for an item not in English: the multilingual similarity of its closest sentence to an exemplar "
-        "that matches without any keyword (`wirewatch calibrate` recommends one per list)",
+        "that matches without any keyword (`wirewatch calibrate` recommends a value)",
     )
 
 

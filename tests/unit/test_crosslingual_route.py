@@ -45,7 +45,7 @@ def _evidence(**extra) -> dict:
 def test_an_uncovered_language_is_said_in_the_console_and_in_slack() -> None:
     evidence = _evidence(language={"code": "vi", "covered": False})
     note = language_note(evidence)
-    assert "'vi' is not covered" in note and "keywords and names only" in note
+    assert "'vi' is not covered" in note and "keywords, names and the English model only" in note
     assert note in describe(evidence)
     assert language_note(_evidence(language={"code": "en", "covered": True})) == ""
 
@@ -90,3 +90,34 @@ def test_the_fast_tokenizer_gives_the_ports_ids_on_real_stories() -> None:
     assert len(same) >= len(texts) - 3
     assert all(port.encode(t) == fast.encode(t) for t in same)
     assert fast.encode("") == port.encode("") == [1, 0, 2]
+
+
+class _BrokenModel:
+    """A multilingual model whose every call fails (a corrupt install, out of memory)."""
+
+    name = "broken"
+
+    def encode(self, texts):
+        raise MemoryError("no room for the weights")
+
+
+def test_a_failing_multilingual_model_never_costs_a_story(caplog) -> None:
+    """The model's fault is not the message's: the story is decided without the rule, with a warning."""
+    import numpy as np
+
+    from agents.logic.matcher import Matcher
+    from agents.logic.watchlists import load_watchlist_dir
+    from tests.harness import REPO
+
+    matcher = Matcher.build(load_watchlist_dir(REPO / "config" / "watchlists"), lambda texts: np.ones((len(texts), 4), dtype=np.float32), _BrokenModel())
+    title = "Departament Skarbu USA nakłada sankcje na trzy chińskie firmy"
+    chunks = [title, "Amerykański Departament Skarbu zamroził aktywa spółek z Hongkongu."]
+    decisions = matcher.decide_all(title, chunks[1], chunks, np.ones((2, 4), dtype=np.float32) / 2)
+    assert len(decisions) == len(matcher.compiled) and all("crosslingual" not in d.evidence for d in decisions)
+    assert "the multilingual model failed (MemoryError" in caplog.text
+
+
+def test_with_the_model_off_a_model_language_is_reported_uncovered() -> None:
+    route = Route("pl", GLOSSARY, multilingual=False)
+    assert not route.crosslingual and not route.covered
+    assert Route("de", GLOSSARY, multilingual=False).covered  # the glossary still reads German
