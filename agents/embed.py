@@ -33,9 +33,11 @@ def register(app: faust.App, runtime: Runtime) -> None:
                 runtime.metrics.items.labels("in").inc(len(events))
                 runtime.saw_item()
                 started = time.perf_counter()
-                results = await runtime.off_loop(
-                    runtime.model_pool, step.run, [e.message.value for e in events], [iso_from_epoch(e.message.timestamp) if e.message.timestamp else "" for e in events]
-                )
+                stamps = [iso_from_epoch(e.message.timestamp) if e.message.timestamp else "" for e in events]
+                # Two threads, two stages: this batch is parsed and presearched while the one before
+                # it is in the model, which runs without the interpreter lock.
+                screened = await runtime.off_loop(runtime.screen_pool, step.screen, [e.message.value for e in events], stamps)
+                results = await runtime.off_loop(runtime.model_pool, step.embed, screened)
                 runtime.metrics.embed_seconds.observe(time.perf_counter() - started)
                 deliveries: list[asyncio.Future] = []
                 for event, result in zip(events, results):
@@ -43,11 +45,11 @@ def register(app: faust.App, runtime: Runtime) -> None:
                         deliveries.append(await runtime.dead_letter("embed", result.reason, event))
                     else:
                         deliveries.append(await topics.embedded.send(key=result.key, value=result.value))
-                screened = [r for r in results if not isinstance(r, Refusal)]
-                candidates = sum(1 for r in screened if r.candidate)
-                runtime.counters["news.embedded"] += len(screened)
+                written = [r for r in results if not isinstance(r, Refusal)]
+                candidates = sum(1 for r in written if r.candidate)
+                runtime.counters["news.embedded"] += len(written)
                 runtime.counters["news.candidates"] += candidates
-                runtime.metrics.items.labels("embedded").inc(len(screened))
+                runtime.metrics.items.labels("embedded").inc(len(written))
                 runtime.metrics.items.labels("candidate").inc(candidates)
                 # At least once: the batch is acked only after every output is on the broker.
                 await asyncio.gather(*deliveries)

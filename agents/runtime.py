@@ -56,6 +56,7 @@ class Runtime:
         self.last_item_at = iso_from_epoch(self.last_item_epoch)
         self.metrics.last_item.set(self.last_item_epoch)
     counters: Counter[str] = field(default_factory=Counter)
+    screen_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="screen"))
     model_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="embed"))
     match_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="match"))
 

@@ -7,7 +7,7 @@ is generated from this table (`wirewatch settings --example`), so the two cannot
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     embed_within_s: float = _setting(0.05, "WIREWATCH_EMBED_WITHIN", "Seconds to wait for an embed batch to fill.", ge=0)
     model_batch: int = _setting(4, "WIREWATCH_MODEL_BATCH", "Sentences per forward pass. Small is fast on CPU: short, "
                                 "length-sorted groups carry little padding.", ge=1)
+    model_backend: Literal["onnx", "torch"] = _setting("onnx", "WIREWATCH_MODEL_BACKEND", "How the model runs: onnx (its graph "
+                                                       "exported once to ONNX Runtime, which leaves the other threads alone) or torch.")
     model_workers: int = _setting(0, "WIREWATCH_MODEL_WORKERS", "Single-threaded model copies sharing each call "
                                   "(0: one per core, up to 4).", ge=0)
     embed_actors: int = _setting(2, "WIREWATCH_EMBED_ACTORS", "Embed batches in flight at once (one encodes while "

@@ -312,7 +312,9 @@ LOOP_BLOCKS = ('wirewatch_event_loop_block_seconds_count', 'wirewatch_event_loop
 
 
 def _loop_blocks(services: Services) -> float:
-    return services.total(LOOP_BLOCKS[0]) - services.total(LOOP_BLOCKS[1])
+    """Event-loop blocks over 100 ms so far: both counts from one reading of each worker's page."""
+    readings = [w.metrics() for w in services.workers]
+    return sum(r.get(LOOP_BLOCKS[0], 0.0) - r.get(LOOP_BLOCKS[1], 0.0) for r in readings)
 
 
 def _renamed(items: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
@@ -340,7 +342,7 @@ def _compare_backends(items: list[dict[str, Any]], embedder: Any, screener: Scre
     from wirewatch.backends import compare
 
     texts = [text for item in items[:300] for text in screener.prepare(item["title"], item["body"]).texts]
-    backends = compare(texts, min(300, len(items)), embedder.encode, embedder.batch_size)
+    backends = compare(texts, min(300, len(items)), embedder.batch_size)
     _log(f"backends on {min(300, len(items))} items: {backends}")
     return backends
 
@@ -396,12 +398,12 @@ def run_bench(
     background: Path | None = None, relevant_share: float = 0.02, non_english_share: float = 0.0,
 ) -> dict[str, Any]:
     from agents.logic.embedder import Embedder
-    from wirewatch.screening_setup import build_screener, load_glossary
+    from wirewatch.screening_setup import build_screener, load_glossary, make_embedder
 
     services = Services.start(workers_wanted)
     try:
         # Meanwhile, in this process: the model alone, and the naive loop's parts.
-        embedder = Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None)
+        embedder = make_embedder(settings)
         screener = build_screener(settings, load_watchlist_dir(settings.watchlists_dir), embedder.encode, load_glossary(settings))
         if background is not None:
             items, n_background, n_relevant = mixed_items(n, background, relevant_share, non_english_share=non_english_share)
@@ -434,7 +436,7 @@ def run_bench(
         naive_n = min(naive_items, n)
         # The naive loop gets the model as an afternoon's code would use it: sentence-transformers'
         # defaults (one model, batch 32, torch's own threads), not wirewatch's tuning.
-        plain = Embedder(batch_size=32, workers=1)
+        plain = Embedder(batch_size=32, workers=1, backend="torch")
         naive = measure_naive(services.servers, services.names.news, services.names.alerts + ".naive", naive_n, plain, screener,
                               services.security)
         _log(f"naive {naive:.1f} items/s over {naive_n} items")

@@ -85,10 +85,9 @@ def run_matcher(
 ) -> Evaluation:
     """Screen the items as the pipeline does; with `full`, also keep the full matcher's decisions on every item
     (scores for calibration, and the matches the cascade would have to keep)."""
-    from agents.logic.embedder import Embedder
-    from wirewatch.screening_setup import build_screener, load_glossary
+    from wirewatch.screening_setup import build_screener, load_glossary, make_embedder
 
-    embedder = embedder or Embedder()
+    embedder = embedder or make_embedder(settings)
     screener = build_screener(settings, loaded, embedder.encode, load_glossary(settings))
     screened = screener.screen([TextItem(i.id, i.title, i.body) for i in items], embedder.encode, full=full)
     compiled = screener.matcher.compiled

@@ -236,10 +236,9 @@ def cmd_rescreen(settings: Settings, since_text: str, as_json: bool) -> int:
     if not settings.broker:
         print("WIREWATCH_BROKER is not set: rescreen reads news.embedded from the running pipeline's broker", file=sys.stderr)
         return 2
-    from agents.logic.embedder import Embedder
-    from wirewatch.screening_setup import load_glossary
+    from wirewatch.screening_setup import load_glossary, make_embedder
 
-    embedder = Embedder()
+    embedder = make_embedder(settings)
     try:
         report = rescreen(settings, since, embedder.encode, embedder.model_name, glossary=load_glossary(settings))
     except WatchlistErrors as exc:

@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from agents.logic.chunking import chunk_text
 from agents.logic.crosslingual import MultilingualModel, load_multilingual, parse_languages
@@ -20,6 +20,9 @@ from agents.logic.static_model import StaticEncoder, build, default_dir, is_buil
 from agents.logic.watchlists import LoadedWatchlist
 from streams.settings import Settings
 
+if TYPE_CHECKING:
+    from agents.logic.embedder import Embedder
+
 log = logging.getLogger("wirewatch")
 
 REPO = Path(__file__).resolve().parent.parent
@@ -28,6 +31,13 @@ LABELLED_DEV = REPO / "config" / "labelled" / "news-dev-labelled.jsonl"
 DEFAULT_CORPUS = LABELLED_DEV
 # Labelled news in six languages outside the glossary (config/labelled/README.md).
 LABELLED_MULTILINGUAL = REPO / "config" / "labelled" / "news-multilingual-labelled.jsonl"
+
+
+def make_embedder(settings: Settings) -> "Embedder":
+    """The model as the settings say: backend, sentences per forward pass, copies."""
+    from agents.logic.embedder import Embedder
+
+    return Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None, backend=settings.model_backend)
 
 
 def load_glossary(settings: Settings) -> Glossary:
@@ -103,13 +113,11 @@ def shared_multilingual() -> MultilingualModel | None:
 
 
 def cmd_presearch_build(settings: Settings, corpus: list[Path], force: bool) -> int:
-    from agents.logic.embedder import Embedder
-
     directory = static_dir(settings)
     if is_built(directory) and not force:
         print(f"the static presearch model is already built in {directory} (--force rebuilds it)")
         return 0
-    embedder = Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None)
+    embedder = make_embedder(settings)
     for path in corpus:
         if not path.is_file():
             print(f"wirewatch presearch build: {path}: no such file", file=sys.stderr)

@@ -92,10 +92,9 @@ def cmd_test(settings: Settings, path: Path, data: Path, against_current: bool, 
             return 1
         current = next((e for e in active if e.watchlist.id == candidate.watchlist.id), None)
 
-    from agents.logic.embedder import Embedder
-    from wirewatch.screening_setup import build_screener, ensure_static, load_glossary
+    from wirewatch.screening_setup import build_screener, ensure_static, load_glossary, make_embedder
 
-    embedder = embedder or Embedder()
+    embedder = embedder or make_embedder(settings)
     glossary = load_glossary(settings)
     static = ensure_static(settings, embedder.encode, glossary)
 

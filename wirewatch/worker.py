@@ -12,7 +12,6 @@ import faust
 
 from agents import embed, match, notify, pages, reload, watchdogs
 from agents.health import WorkerHealth
-from agents.logic.embedder import Embedder
 from agents.logic.registry import WatchlistRegistry
 from agents.logic.slack_delivery import SlackDelivery, make_client, plain_http_refusal
 from agents.runtime import Runtime
@@ -22,14 +21,14 @@ from streams.kafka_security import BrokerUnreachable, KafkaAccessDenied, check_a
 from streams.processes import EXIT_ACCESS_DENIED, EXIT_BROKER_LOST, EXIT_FORCED
 from streams.settings import Settings
 from wirewatch.logs import logging_config
-from wirewatch.screening_setup import build_screener, ensure_static, load_glossary
+from wirewatch.screening_setup import build_screener, ensure_static, load_glossary, make_embedder
 
 log = logging.getLogger("wirewatch")
 
 
 def build(settings: Settings) -> tuple[faust.App, Runtime]:
     """Load the model and watchlists first, so a bad config fails before joining the group."""
-    embedder = Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None)
+    embedder = make_embedder(settings)
     glossary = load_glossary(settings)
     static = ensure_static(settings, embedder.encode, glossary)
     registry = WatchlistRegistry(settings.watchlists_dir, lambda loaded: build_screener(settings, loaded, embedder.encode, glossary, static))

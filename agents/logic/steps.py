@@ -178,8 +178,9 @@ class EmbedStep:
     """The embed agent's whole work on a batch, run off the event loop: a 1 MB body costs
     real CPU in folding, glossing and JSON, and heartbeats must not wait for it.
 
-    Two stages, so that the agent can run them in two threads: one batch is parsed and
-    presearched (Python) while the one before it is in the model (torch, which releases the GIL)."""
+    Two stages, so that the agent runs them in two threads: one batch is parsed and presearched
+    (Python) while the one before it is in the model (ONNX Runtime, which runs without the
+    interpreter lock)."""
 
     encode: Encode
     model_name: str
