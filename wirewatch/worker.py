@@ -31,7 +31,8 @@ def build(settings: Settings) -> tuple[faust.App, Runtime]:
     embedder = make_embedder(settings)
     glossary = load_glossary(settings)
     static = ensure_static(settings, embedder.encode, glossary)
-    registry = WatchlistRegistry(settings.watchlists_dir, lambda loaded: build_screener(settings, loaded, embedder.encode, glossary, static))
+    registry = WatchlistRegistry(settings.watchlists_dir, lambda loaded: build_screener(settings, loaded, embedder.encode, glossary, static),
+                                 warm_up=True)
     registry.load_initial()
     if not settings.slack_token:
         raise SystemExit("SLACK_BOT_TOKEN is not set (use `wirewatch run --demo` for a local Slack sink)")

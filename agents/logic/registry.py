@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,9 +60,10 @@ def folder_fingerprint(directory: Path) -> str:
 class WatchlistRegistry:
     """The active Screener (matcher and presearch, compiled together), swapped whole on a good reload."""
 
-    def __init__(self, directory: Path, compile: Compile):
+    def __init__(self, directory: Path, compile: Compile, warm_up: bool = False):
         self.directory = directory
         self.compile = compile
+        self.warm_up = warm_up  # a worker warms each new set up in a background thread (Matcher.warm_up)
         self.screener: Screener | None = None
         self._fingerprint = ""
         self.last_errors: list[str] = []
@@ -111,9 +113,19 @@ class WatchlistRegistry:
         self.last_errors = []
         previous = self.versions
         self.screener = screener
+        if self.warm_up:
+            threading.Thread(target=_warm_up, args=(screener,), name="warm-up", daemon=True).start()
         log.info(
             "watchlists active: %s (previously %s)",
             ", ".join(f"{k}@{v}" for k, v in sorted(new_versions.items())),
             ", ".join(f"{k}@{v}" for k, v in sorted(previous.items())) or "none",
         )
         return ReloadOutcome(True, True, new_versions, [])
+
+
+def _warm_up(screener: Screener) -> None:
+    try:
+        screener.matcher.warm_up()
+    except Exception as exc:  # noqa: BLE001 - a failed warm-up only moves the cost to the first item that needs it
+        log.warning("warming up the watchlists' multilingual vectors failed (%s: %s); the first foreign story will retry",
+                    type(exc).__name__, str(exc)[:200])

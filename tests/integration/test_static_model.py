@@ -1,4 +1,5 @@
-"""The static presearch model: built from the installed MiniLM with no network; offline commands never load faust."""
+"""The ONNX export and the static presearch model: built from the installed MiniLM with no network;
+offline commands never load faust."""
 
 from __future__ import annotations
 
@@ -30,12 +31,13 @@ from agents.logic.static_model import StaticEncoder, build
 target = Path(sys.argv[1])
 corpus = ["The Treasury imposed sanctions on a shipping company.", "China restricted exports of gallium and germanium.",
           "Hackers linked to Beijing breached telecom networks.", "The football club signed a new striker."] * 3
-build(target, corpus, Embedder(workers=1).encode)
+embedder = Embedder(workers=1, onnx_dir=target.parent / "onnx")  # exports the graph here first
+build(target, corpus, embedder.encode)
 print(StaticEncoder(target).encode(["sanctions on a bank", ""]).shape)
 """
 
 
-def test_the_static_model_builds_with_the_network_cut_off(tmp_path: Path) -> None:
+def test_the_onnx_export_and_the_static_model_build_with_the_network_cut_off(tmp_path: Path) -> None:
     (tmp_path / "sitecustomize.py").write_text(NO_NETWORK)
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}  # not even the offline flag
     env["PYTHONPATH"] = f"{tmp_path}{os.pathsep}{REPO}"
@@ -45,6 +47,8 @@ def test_the_static_model_builds_with_the_network_cut_off(tmp_path: Path) -> Non
     assert "(2, 384)" in done.stdout
     manifest = json.loads((target / "wirewatch-static.json").read_text())
     assert manifest["corpus_sentences"] == 4 and manifest["teacher"] == "all-MiniLM-L6-v2"
+    exported = json.loads((tmp_path / "onnx" / "wirewatch-onnx.json").read_text())
+    assert exported["worst_cosine_to_torch"] >= 0.99999 and (tmp_path / "onnx" / "model.onnx").stat().st_size > 1_000_000
     # The probe really refuses connections: the same interpreter cannot open a socket.
     probe = subprocess.run(
         [sys.executable, "-c", "import socket; socket.create_connection(('127.0.0.1', 9))"], env=env, capture_output=True, text=True

@@ -121,3 +121,52 @@ def test_with_the_model_off_a_model_language_is_reported_uncovered() -> None:
     route = Route("pl", GLOSSARY, multilingual=False)
     assert not route.crosslingual and not route.covered
     assert Route("de", GLOSSARY, multilingual=False).covered  # the glossary still reads German
+
+
+class _CountingModel:
+    """A multilingual model that records each call and blocks until released."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        import threading
+
+        self.calls: list[str] = []  # the thread of each call
+        self.release = threading.Event()
+
+    def encode(self, texts):
+        import numpy as np
+
+        import threading
+
+        self.release.wait(10)
+        self.calls.append(threading.current_thread().name)
+        return np.ones((len(texts), 8), dtype=np.float32)
+
+
+def test_a_worker_warms_the_multilingual_vectors_up_once_off_the_stream() -> None:
+    """A reload warms the new lists in a background thread; a story that needs them meanwhile waits
+    for that result instead of encoding the exemplars a second time."""
+    import numpy as np
+
+    from agents.logic.matcher import Matcher
+    from agents.logic.registry import WatchlistRegistry
+    from tests.harness import REPO
+
+    model = _CountingModel()
+    registry = WatchlistRegistry(REPO / "config" / "watchlists", lambda loaded: _screener(loaded, model), warm_up=True)
+    registry.load_initial()
+    matcher: Matcher = registry.matcher
+    assert model.calls == []  # the warm-up is waiting on the model: the load did not
+    model.release.set()
+    vectors = [c.xl_exemplars for c in matcher.compiled]  # waits for the warm-up where it is still running
+    assert model.calls == ["warm-up"] * len(matcher.compiled)  # one call per list, all by the warm-up
+    assert all(isinstance(v, np.ndarray) and len(v) == len(c.watchlist.exemplars) for v, c in zip(vectors, matcher.compiled))
+
+
+def _screener(loaded, model):
+    import numpy as np
+
+    from agents.logic.screening import Screener
+
+    return Screener.build(loaded, lambda texts: np.ones((len(texts), 4), dtype=np.float32), None, None, enabled=False, multilingual=model)
