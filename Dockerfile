@@ -2,7 +2,7 @@
 # The base is pinned to an exact Python release; raise it deliberately, with the security notes.
 FROM python:3.11.14-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false \
-    WIREWATCH_STATIC_MODEL_DIR=/app/static-model
+    WIREWATCH_STATIC_MODEL_DIR=/app/static-model WIREWATCH_ONNX_MODEL_DIR=/app/onnx-model
 WORKDIR /app
 # CPU-only torch from the PyTorch CPU index, so the image does not carry CUDA.
 RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
@@ -12,7 +12,8 @@ COPY agents ./agents
 COPY wirewatch ./wirewatch
 COPY config ./config
 RUN pip install --no-cache-dir .
-# The screening cascade's static model, distilled from the installed MiniLM at build time (offline).
+# MiniLM's ONNX export (what the worker runs) and the screening cascade's static model, both made
+# from the installed MiniLM at build time (offline).
 RUN wirewatch presearch build
 RUN useradd --create-home --uid 10001 wirewatch && mkdir -p /app/var && chown wirewatch /app/var
 USER wirewatch

@@ -9,6 +9,7 @@ PY="${PYTHON:-$(command -v python3.11 || command -v python3)}"
 # torch first and pinned: it takes the local CPU build instead of a multi-GB CUDA download.
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".${1:-}"
-# The screening cascade's static model: distilled from the installed MiniLM, offline, once (about
-# 30 s on 2 cores), into .wirewatch-cache/ beside the venv. A worker would otherwise build it at its first start.
+# MiniLM's ONNX export (what the worker runs, about 10 s) and the screening cascade's static model
+# (distilled from MiniLM, about 30 s), offline, once, into .wirewatch-cache/ beside the venv. A
+# worker would otherwise make them at its first start.
 HF_HUB_OFFLINE=1 .venv/bin/wirewatch presearch build

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
                                        "their items are matched through it, not by the cross-lingual rule (docs/multilingual.md).")
     static_model_dir: str = _setting("", "WIREWATCH_STATIC_MODEL_DIR", "Where the static presearch model is built and read "
                                      "(empty: .wirewatch-cache/ beside the venv).")
+    onnx_model_dir: str = _setting("", "WIREWATCH_ONNX_MODEL_DIR", "Where the model's ONNX export is written and read "
+                                   "(empty: .wirewatch-cache/ beside the venv).")
     data_dir: Path = _setting(Path("var/wirewatch"), "WIREWATCH_DATA_DIR", "Local state of the worker (faust table snapshots).")
     http_port: int = _setting(6066, "WIREWATCH_HTTP_PORT", "The worker's HTTP port (health, metrics): one per worker on a host.")
     http_host: str = _setting("127.0.0.1", "WIREWATCH_HTTP_HOST", "Address the HTTP port binds; loopback unless a scraper "

@@ -291,7 +291,7 @@ def presearch() -> None:
 @click.option("--force", is_flag=True, help="rebuild even if it is built")
 @click.pass_obj
 def presearch_build(settings: Settings, corpus: tuple[Path, ...], force: bool) -> int:
-    """Distil the static model from the installed MiniLM (offline) and calibrate it."""
+    """Export MiniLM to ONNX if that is missing, then distil the static model from it (offline) and calibrate it."""
     from wirewatch.screening_setup import cmd_presearch_build
 
     return cmd_presearch_build(settings, list(corpus), force)

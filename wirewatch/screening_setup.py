@@ -37,7 +37,14 @@ def make_embedder(settings: Settings) -> "Embedder":
     """The model as the settings say: backend, sentences per forward pass, copies."""
     from agents.logic.embedder import Embedder
 
-    return Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None, backend=settings.model_backend)
+    return Embedder(batch_size=settings.model_batch, workers=settings.model_workers or None, backend=settings.model_backend,
+                    onnx_dir=onnx_dir(settings))
+
+
+def onnx_dir(settings: Settings) -> Path:
+    from agents.logic.onnx_minilm import default_dir
+
+    return Path(settings.onnx_model_dir) if settings.onnx_model_dir else default_dir()
 
 
 def load_glossary(settings: Settings) -> Glossary:
@@ -113,6 +120,10 @@ def shared_multilingual() -> MultilingualModel | None:
 
 
 def cmd_presearch_build(settings: Settings, corpus: list[Path], force: bool) -> int:
+    if settings.model_backend == "onnx":
+        from agents.logic.embedder import ensure_onnx
+
+        print(f"the model's ONNX export is in {ensure_onnx(onnx_dir(settings))}")
     directory = static_dir(settings)
     if is_built(directory) and not force:
         print(f"the static presearch model is already built in {directory} (--force rebuilds it)")
