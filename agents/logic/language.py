@@ -47,6 +47,8 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 def _script_language(text: str) -> str | None:
     """A language settled by its script alone, or None for Latin (or mixed) text."""
+    if text.isascii():
+        return None  # ASCII letters are all Latin
     counts: Counter[str] = Counter()
     # ASCII letters are Latin: counted in C, so an English story costs no per-letter Python work.
     counts["latin"] = len(_ASCII_LETTER.findall(text))
@@ -113,11 +115,11 @@ def detect_language(text: str, min_votes: int = 2) -> str:
     if by_script is not None:
         return by_script
     votes: Counter[str] = Counter()
-    for lang, letters in LETTERS.items():
+    for lang, letters in LETTERS.items() if not text.isascii() else ():  # none of these letters is ASCII
         votes[lang] += min(3, sum(text.count(letter) for letter in letters))
-    for word in _WORD.findall(text.casefold()):
+    for word, count in Counter(_WORD.findall(text.casefold())).items():  # counted in C, each distinct word looked up once
         for lang in _WORD_LANGUAGES.get(word, ()):
-            votes[lang] += 1
+            votes[lang] += count
     votes = +votes  # drop zero counts
     if not votes:
         return UNDETERMINED

@@ -18,6 +18,7 @@ import shutil
 import sys
 import threading
 import time
+from itertools import chain
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -105,11 +106,12 @@ class TokenTable:
         split = [text.split() for text in texts]
         out = np.zeros((len(texts), self.table.shape[1]), dtype=np.float32)
         with self._lock:
-            fresh = list(dict.fromkeys(w for words in split for w in words if w not in self._index))
+            every = list(chain.from_iterable(split))
+            fresh = [w for w in dict.fromkeys(every) if w not in self._index]
             if fresh:
                 self._learn(fresh)
             index = self._index
-            flat = np.fromiter((index[w] for words in split for w in words), dtype=np.int64)
+            flat = np.fromiter(map(index.__getitem__, every), dtype=np.int64, count=len(every))
             lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
             filled = np.flatnonzero(lengths)
             if not len(filled):

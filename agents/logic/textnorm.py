@@ -233,7 +233,10 @@ class NameGate:
     doc.positions allows), so the names it rules out need no lookup; the rest go to find_name.
     """
 
+    NEAR_CACHE_WORDS = 200_000  # news reuses its words: each distinct word is compared with the keys once
+
     def __init__(self, names: list[str]):
+        self._near: dict[str, tuple[str, ...]] = {}  # word -> the keys within its edits
         self._keys = {name: _key_tokens(name) for name in names if not has_cjk(name)}
         self._names_by_key: dict[str, list[str]] = {}
         self._buckets: dict[tuple[str, int], list[str]] = {}
@@ -251,9 +254,21 @@ class NameGate:
             word for word in distinct if word in self._names_by_key
         }
         if self._buckets:
+            near = self._near
             for word in distinct:
-                for key in self._buckets.get((word[0], len(word)), ()):
-                    if key not in present and _within_one_or_two(key, word):
-                        present.add(key)
+                keys = near.get(word)
+                if keys is None:
+                    keys = self._near_keys(word)
+                if keys:
+                    present.update(keys)
         names = {name for key in present for name in self._names_by_key[key]}
         return {name for name in names if all(key in present for key in self._keys[name])}
+
+    def _near_keys(self, word: str) -> tuple[str, ...]:
+        near = self._near.get(word)
+        if near is None:
+            near = tuple(key for key in self._buckets.get((word[0], len(word)), ()) if _within_one_or_two(key, word))
+            if len(self._near) >= self.NEAR_CACHE_WORDS:
+                self._near.clear()
+            self._near[word] = near
+        return near
