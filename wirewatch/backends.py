@@ -7,6 +7,7 @@ model's own tokenizer and mean pooling, the computation sentence-transformers do
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,13 +20,16 @@ from agents.logic.embedder import Embedder, ensure_onnx
 INT8_FILE = "model-int8.onnx"
 
 
-def _int8_file() -> Path:
+def _int8_file(directory: Path) -> Path:
+    """The int8 graph beside the fp32 one: written under another name, then renamed, so an
+    interrupted run never leaves a half file that a later one would take."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    directory = ensure_onnx(onnx_minilm.default_dir())
     int8 = directory / INT8_FILE
     if not int8.is_file():
-        quantize_dynamic(str(directory / onnx_minilm.MODEL_FILE), str(int8), weight_type=QuantType.QInt8)
+        partial = directory / f"{INT8_FILE}.partial-{os.getpid()}"
+        quantize_dynamic(str(directory / onnx_minilm.MODEL_FILE), str(partial), weight_type=QuantType.QInt8)
+        os.replace(partial, int8)
     return int8
 
 
@@ -34,15 +38,16 @@ def onnx_encoder(model_file: Path, batch_size: int = 32) -> Callable[[Sequence[s
     return lambda texts: model.encode(texts, batch_size)
 
 
-def compare(texts: Sequence[str], items: int, batch_size: int = 32) -> dict[str, Any]:
+def compare(texts: Sequence[str], items: int, batch_size: int, onnx_dir: Path) -> dict[str, Any]:
     """items/s for each backend on the same sentences and batch size (one model copy each), and how
     close each stays to torch fp32."""
     torch_model = Embedder(batch_size=batch_size, workers=1, backend="torch")
-    fp32 = ensure_onnx(onnx_minilm.default_dir()) / onnx_minilm.MODEL_FILE
+    directory = ensure_onnx(onnx_dir)
+    fp32 = directory / onnx_minilm.MODEL_FILE
     results: dict[str, Any] = {}
     reference = None
     for name, encode in (("torch-fp32", torch_model.encode), ("onnx-fp32", onnx_encoder(fp32, batch_size)),
-                         ("onnx-int8", onnx_encoder(_int8_file(), batch_size))):
+                         ("onnx-int8", onnx_encoder(_int8_file(directory), batch_size))):
         encode(list(texts[:64]))  # warm-up
         started = time.perf_counter()
         vectors = encode(list(texts))

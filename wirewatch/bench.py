@@ -338,11 +338,12 @@ def _measure_latency(services: Services, items: list[dict[str, Any]], offered: f
     return sorted(latencies)
 
 
-def _compare_backends(items: list[dict[str, Any]], embedder: Any, screener: Screener) -> dict[str, Any]:
+def _compare_backends(items: list[dict[str, Any]], embedder: Any, screener: Screener, settings: Settings) -> dict[str, Any]:
     from wirewatch.backends import compare
+    from wirewatch.screening_setup import onnx_dir
 
     texts = [text for item in items[:300] for text in screener.prepare(item["title"], item["body"]).texts]
-    backends = compare(texts, min(300, len(items)), embedder.batch_size)
+    backends = compare(texts, min(300, len(items)), embedder.batch_size, onnx_dir(settings))
     _log(f"backends on {min(300, len(items))} items: {backends}")
     return backends
 
@@ -413,7 +414,7 @@ def run_bench(
         services.wait_ready()
         ceiling = measure_ceiling(items, embedder, screener)
         _log(f"ceiling {ceiling:.1f} items/s")
-        backends = _compare_backends(items, embedder, screener) if compare_backends else {}
+        backends = _compare_backends(items, embedder, screener, settings) if compare_backends else {}
 
         blocks_before = _loop_blocks(services)
         pipeline, candidate_share = _measure_pipeline(services, items)

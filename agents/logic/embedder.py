@@ -125,7 +125,9 @@ def single_threaded_blas() -> None:
 def ensure_onnx(directory: Path) -> Path:
     """The exported graph's folder, exporting it first (about 10 s, no network) if it is missing.
     A file lock makes workers that start together export it once."""
-    if not onnx_minilm.is_exported(directory):
+    if onnx_minilm.is_exported(directory):
+        return directory
+    try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         with open(directory.parent / f".{directory.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -133,6 +135,10 @@ def ensure_onnx(directory: Path) -> Path:
                 print(f"wirewatch: exporting the model to ONNX in {directory} (once, offline)", file=sys.stderr, flush=True)
                 _quiet_transformers()
                 onnx_minilm.export(directory)
+    except OSError as exc:
+        raise SystemExit(f"cannot write the model's ONNX export to {directory} ({type(exc).__name__}: {exc}). Run `wirewatch presearch "
+                         "build` where that folder is writable, point WIREWATCH_ONNX_MODEL_DIR at one, or set "
+                         "WIREWATCH_MODEL_BACKEND=torch") from None
     return directory
 
 

@@ -11,10 +11,8 @@ the virtual environment (never into the repository), and loaded in a fraction of
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import sys
 import threading
 import time
@@ -24,6 +22,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.sparse import csr_matrix
+
+from agents.logic.model_cache import is_complete, new_staging, publish
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +152,7 @@ class StaticEncoder:
 
 
 def is_built(directory: Path) -> bool:
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return manifest.get("format") == FORMAT and (directory / MAP_FILE).is_file()
+    return is_complete(directory, MANIFEST, FORMAT, MAP_FILE)
 
 
 def build(directory: Path, corpus: Sequence[str], encode: Encode) -> dict[str, object]:
@@ -167,9 +163,7 @@ def build(directory: Path, corpus: Sequence[str], encode: Encode) -> dict[str, o
     from model2vec.distill import distill
 
     started = time.perf_counter()
-    staging = directory.with_name(f"{directory.name}.building-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging = new_staging(directory)
     model = distill(model_name=str(get_model_path()), pca_dims=PCA_DIMS, device="cpu")
     model.save_pretrained(str(staging))
     distilled_s = time.perf_counter() - started
@@ -188,9 +182,6 @@ def build(directory: Path, corpus: Sequence[str], encode: Encode) -> dict[str, o
         "distil_seconds": round(distilled_s, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
     }
-    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(staging, directory)
+    publish(staging, directory, MANIFEST, manifest)
     log.info("static presearch model built in %s: %s", directory, manifest)
     return manifest

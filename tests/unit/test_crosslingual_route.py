@@ -132,6 +132,7 @@ class _CountingModel:
         import threading
 
         self.calls: list[str] = []  # the thread of each call
+        self.started = threading.Event()  # set once a call holds a list's lock and waits
         self.release = threading.Event()
 
     def encode(self, texts):
@@ -139,6 +140,7 @@ class _CountingModel:
 
         import threading
 
+        self.started.set()
         self.release.wait(10)
         self.calls.append(threading.current_thread().name)
         return np.ones((len(texts), 8), dtype=np.float32)
@@ -153,15 +155,23 @@ def test_a_worker_warms_the_multilingual_vectors_up_once_off_the_stream() -> Non
     from agents.logic.registry import WatchlistRegistry
     from tests.harness import REPO
 
+    import threading
+
     model = _CountingModel()
     registry = WatchlistRegistry(REPO / "config" / "watchlists", lambda loaded: _screener(loaded, model), warm_up=True)
     registry.load_initial()
     matcher: Matcher = registry.matcher
-    assert model.calls == []  # the warm-up is waiting on the model: the load did not
+    assert model.started.wait(10), "no warm-up started"
+    assert model.calls == []  # the warm-up holds the first list and waits on the model; the load did not wait
+    first: list[np.ndarray] = []
+    story = threading.Thread(target=lambda: first.append(matcher.compiled[0].xl_exemplars))  # a story needing them now
+    story.start()
     model.release.set()
-    vectors = [c.xl_exemplars for c in matcher.compiled]  # waits for the warm-up where it is still running
+    story.join(10)
+    for thread in [t for t in threading.enumerate() if t.name == "warm-up"]:
+        thread.join(10)
     assert model.calls == ["warm-up"] * len(matcher.compiled)  # one call per list, all by the warm-up
-    assert all(isinstance(v, np.ndarray) and len(v) == len(c.watchlist.exemplars) for v, c in zip(vectors, matcher.compiled))
+    assert len(first) == 1 and len(first[0]) == len(matcher.compiled[0].watchlist.exemplars)
 
 
 def _screener(loaded, model):
