@@ -29,7 +29,7 @@ def register(app: faust.App, runtime: Runtime) -> None:
 
     @app.agent(topics.embedded, name="match")
     async def match(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(64, within=settings.embed_within_s):
+        async for events in stream.take_events(64, within=settings.match_within_s):
             with acked_only_on_success(events):  # see streams/commits.py
                 deliveries: list[asyncio.Future] = []
                 raws = [event.message.value for event in events]

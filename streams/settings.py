@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = _setting(2.0, "WIREWATCH_HEARTBEAT_INTERVAL", "Seconds between consumer heartbeats.", gt=0)
     embed_batch: int = _setting(32, "WIREWATCH_EMBED_BATCH", "News items the embed agent takes per model call.", ge=1)
     embed_within_s: float = _setting(0.05, "WIREWATCH_EMBED_WITHIN", "Seconds to wait for an embed batch to fill.", ge=0)
+    match_within_s: float = _setting(0.01, "WIREWATCH_MATCH_WITHIN", "Seconds the match agent waits for a batch to fill. "
+                                     "Matching costs about a millisecond an item, so batching buys little and a short wait "
+                                     "keeps it off each alert's latency.", ge=0)
     model_batch: int = _setting(4, "WIREWATCH_MODEL_BATCH", "Sentences per forward pass. Small is fast on CPU: short, "
                                 "length-sorted groups carry little padding.", ge=1)
     model_backend: Literal["onnx", "torch"] = _setting("onnx", "WIREWATCH_MODEL_BACKEND", "How the model runs: onnx (its graph "

@@ -12,7 +12,7 @@ from tests.harness import REPO
 KEYS = {
     "ceiling_items_per_s", "pipeline_items_per_s", "naive_items_per_s", "p50_ms", "p99_ms",
     "offered_items_per_s", "backend", "batch_size", "cpu_count", "worker_rss_mb",
-    "mix", "candidate_share", "alerts_per_10k_background",
+    "mix", "candidate_share", "alerts_per_10k_background", "latency_max_ms", "host_cpu",
 }
 
 
@@ -27,7 +27,9 @@ def test_bench_json_contract_on_50_items(broker_url: str, tmp_path) -> None:
     assert KEYS <= set(result)
     for key in ("ceiling_items_per_s", "pipeline_items_per_s", "naive_items_per_s", "offered_items_per_s", "worker_rss_mb"):
         assert result[key] > 0, key
-    assert result["latency_samples"] > 0 and result["p99_ms"] >= result["p50_ms"] > 0
+    assert result["latency_samples"] > 0 and result["latency_max_ms"] >= result["p99_ms"] >= result["p50_ms"] > 0
+    for phase in ("pipeline", "latency"):  # this machine is Linux: /proc/stat is there
+        assert 0 < result["host_cpu"][phase]["busy"] <= 1 and 0 <= result["host_cpu"][phase]["steal"] < 1, phase
     assert result["cpu_count"] == os.cpu_count() and result["items"] == 50
     # The enriched stream: dev items only, most of which reach the transformer.
     assert result["mix"] == {"background": 0, "relevant": 50, "non_english_background": 0} and result["alerts_per_10k_background"] is None

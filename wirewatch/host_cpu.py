@@ -1,0 +1,44 @@
+"""How busy the host's CPUs were during a stretch of a bench, and how much time the hypervisor took.
+
+On a virtual machine the host can run other guests on our cores: that time shows as "steal" in
+/proc/stat. The same bench on the same code then gives very different figures (measured on the
+2-core machine wirewatch is built on: 7% to 46% steal between latency runs, minutes apart), so
+the bench reports it beside each figure, and a reader can tell a slow run from a slow machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC_STAT = Path("/proc/stat")
+
+
+@dataclass(frozen=True)
+class CpuTicks:
+    busy: int
+    idle: int
+    steal: int
+
+
+def read_ticks(path: Path = PROC_STAT) -> CpuTicks | None:
+    """All CPUs' ticks so far; None where /proc/stat is missing or unreadable (not Linux)."""
+    try:
+        first = path.read_text(encoding="ascii").splitlines()[0].split()
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    if not first or first[0] != "cpu" or len(first) < 9:
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    return CpuTicks(busy=user + nice + system + irq + softirq, idle=idle + iowait, steal=steal)
+
+
+def shares(before: CpuTicks | None, after: CpuTicks | None) -> dict[str, float] | None:
+    """{"busy": share of CPU time we used, "steal": share the hypervisor took} between two reads."""
+    if before is None or after is None:
+        return None
+    busy, idle, steal = after.busy - before.busy, after.idle - before.idle, after.steal - before.steal
+    total = busy + idle + steal
+    if total <= 0:
+        return None
+    return {"busy": round(busy / total, 3), "steal": round(steal / total, 3)}
