@@ -7,6 +7,7 @@ or a missing file counts as none and is made again.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -26,9 +27,14 @@ def is_complete(directory: Path, manifest_name: str, fmt: int, required_file: st
 
 
 def new_staging(directory: Path) -> Path:
-    """An empty folder beside `directory`, this process's own."""
+    """An empty folder beside `directory`, this process's own.
+
+    Call it holding the folder's build lock (every builder does): any other staging folder beside
+    it was then left by a build that died, and is removed, or each crash would leave a model-sized
+    folder behind."""
+    for leftover in directory.parent.glob(f"{glob.escape(directory.name)}.building-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = directory.with_name(f"{directory.name}.building-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     return staging
 

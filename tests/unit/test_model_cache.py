@@ -41,3 +41,15 @@ def test_a_folder_wirewatch_did_not_make_is_left_alone(tmp_path: Path) -> None:
         publish(_staged(target), target, "manifest.json", {"format": 1})
     assert (target / "notes.txt").read_text() == "keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["somebody-elses"]
+
+
+def test_a_staging_folder_left_by_a_build_that_died_is_removed(tmp_path: Path) -> None:
+    target = tmp_path / "onnx-model"
+    leftover = tmp_path / "onnx-model.building-999999"
+    leftover.mkdir()
+    (leftover / "model.onnx").write_bytes(b"half written")
+    neighbour = tmp_path / "onnx-model-other.building-1"  # another folder's build: not ours to touch
+    neighbour.mkdir()
+    staging = new_staging(target)
+    assert staging.is_dir() and not any(staging.iterdir())
+    assert not leftover.exists() and neighbour.exists()
