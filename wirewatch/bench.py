@@ -41,7 +41,7 @@ from streams.kafka_security import KafkaSecurity
 from streams.settings import Settings
 from streams.timefmt import epoch_of, iso_from_epoch
 from streams.topics import TopicNames
-from wirewatch.host_cpu import read_ticks, shares
+from wirewatch.host_cpu import process_cpu_seconds, read_ticks, shares
 from wirewatch.local_stack import LocalStack
 from wirewatch.screening_setup import LABELLED_DEV
 
@@ -321,6 +321,16 @@ def _loop_blocks(services: Services) -> float:
     return sum(r.get(LOOP_BLOCKS[0], 0.0) - r.get(LOOP_BLOCKS[1], 0.0) for r in readings)
 
 
+def _workers_cpu(services: Services) -> float | None:
+    seconds = [process_cpu_seconds(w.process.pid) for w in services.workers]
+    return None if None in seconds else sum(s for s in seconds if s is not None)
+
+
+def _per_item_ms(before: float | None, after: float | None, items: int) -> float | None:
+    """Worker CPU per item over the timed part of the pipeline phase (the bench's /metrics polls included)."""
+    return None if before is None or after is None or not items else round((after - before) * 1000 / items, 2)
+
+
 def _renamed(items: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
     return [dict(row, id=f"{tag}-{row['id']}") if not row["id"].startswith(BACKGROUND_PREFIX) else dict(row, id=f"{BACKGROUND_PREFIX}{tag}-{row['id']}") for row in items]
 
@@ -352,27 +362,31 @@ def _compare_backends(items: list[dict[str, Any]], embedder: Any, screener: Scre
     return backends
 
 
-def _measure_pipeline(services: Services, items: list[dict[str, Any]]) -> tuple[float, float]:
-    """Items/s through the running workers, and the share that reached the transformer."""
+def _measure_pipeline(services: Services, items: list[dict[str, Any]]) -> tuple[float, float, float | None]:
+    """Items/s through the running workers, the share that reached the transformer, and the
+    workers' CPU milliseconds per item."""
     warm = _renamed(bench_items(40), "warm")  # first batches pay for lazy initialisation
     _produce(services.servers, services.names.news, warm, security=services.security)
     _wait_matched(services.workers, len(warm), 120)
     base = services.total(MATCHED)
     embedded_before, candidates_before = services.total(EMBEDDED), services.total(CANDIDATES)
+    cpu_before = _workers_cpu(services)
     started = time.perf_counter()
     _produce(services.servers, services.names.news, items, security=services.security)
     finished = _wait_matched(services.workers, base + len(items), max(120, len(items) / 5))
+    cpu_ms_per_item = _per_item_ms(cpu_before, _workers_cpu(services), len(items))
     pipeline = len(items) / (finished - started)
     candidate_share = (services.total(CANDIDATES) - candidates_before) / max(1.0, services.total(EMBEDDED) - embedded_before)
-    _log(f"pipeline {pipeline:.1f} items/s ({len(services.workers)} worker(s)); {candidate_share:.1%} reached the transformer")
-    return pipeline, candidate_share
+    _log(f"pipeline {pipeline:.1f} items/s ({len(services.workers)} worker(s)); {candidate_share:.1%} reached the transformer; "
+         f"worker CPU {cpu_ms_per_item} ms an item")
+    return pipeline, candidate_share, cpu_ms_per_item
 
 
 def _result(
     *, ceiling: float, pipeline: float, naive: float, p50: float, p99: float, offered: float, embedder: Any, settings: Settings,
     rss: float, services: Services, n: int, latencies: list[float], blocks: float, loop_max: float, n_background: int,
     n_relevant: int, candidate_share: float, background_alerts: int, backends: dict[str, Any], n_non_english: int = 0,
-    host_cpu: dict[str, Any] | None = None,
+    host_cpu: dict[str, Any] | None = None, worker_cpu_ms_per_item: float | None = None,
 ) -> dict[str, Any]:
     """The --json object, from run_bench's measurements."""
     return {
@@ -398,6 +412,8 @@ def _result(
         "alerts_per_10k_background": round(background_alerts * 10_000 / n_background, 1) if n_background else None,
         # Share of the host's CPU time used, and taken by the hypervisor ("steal"), per phase; null off Linux.
         "host_cpu": host_cpu or {},
+        # The workers' CPU time per item in the pipeline phase: steadier than items/s on a shared host.
+        "worker_cpu_ms_per_item": worker_cpu_ms_per_item,
         **({"backends": backends} if backends else {}),
     }
 
@@ -426,7 +442,7 @@ def run_bench(
 
         blocks_before = _loop_blocks(services)
         ticks = read_ticks()
-        pipeline, candidate_share = _measure_pipeline(services, items)
+        pipeline, candidate_share, worker_cpu_ms_per_item = _measure_pipeline(services, items)
         host_cpu = {"pipeline": shares(ticks, read_ticks())}
 
         # Latency at half that rate, long enough for a steady state.
@@ -455,6 +471,7 @@ def run_bench(
         _log(f"naive {naive:.1f} items/s over {naive_n} items")
         return _result(
             ceiling=ceiling, pipeline=pipeline, naive=naive, p50=p50, p99=p99, offered=offered, embedder=embedder, settings=settings, rss=rss, services=services, n=n, latencies=latencies, blocks=blocks, loop_max=loop_max, n_background=n_background, n_relevant=n_relevant, candidate_share=candidate_share, background_alerts=background_alerts, backends=backends, host_cpu=host_cpu,
+            worker_cpu_ms_per_item=worker_cpu_ms_per_item,
             n_non_english=sum(1 for row in items if str(row["id"]).startswith(BACKGROUND_PREFIX + "ne")),
         )
     finally:

@@ -12,7 +12,7 @@ from tests.harness import REPO
 KEYS = {
     "ceiling_items_per_s", "pipeline_items_per_s", "naive_items_per_s", "p50_ms", "p99_ms",
     "offered_items_per_s", "backend", "batch_size", "cpu_count", "worker_rss_mb",
-    "mix", "candidate_share", "alerts_per_10k_background", "latency_max_ms", "host_cpu",
+    "mix", "candidate_share", "alerts_per_10k_background", "latency_max_ms", "host_cpu", "worker_cpu_ms_per_item",
 }
 
 
@@ -28,6 +28,7 @@ def test_bench_json_contract_on_50_items(broker_url: str, tmp_path) -> None:
     for key in ("ceiling_items_per_s", "pipeline_items_per_s", "naive_items_per_s", "offered_items_per_s", "worker_rss_mb"):
         assert result[key] > 0, key
     assert result["latency_samples"] > 0 and result["latency_max_ms"] >= result["p99_ms"] >= result["p50_ms"] > 0
+    assert result["worker_cpu_ms_per_item"] > 0
     for phase in ("pipeline", "latency"):  # this machine is Linux: /proc/stat is there
         assert 0 < result["host_cpu"][phase]["busy"] <= 1 and 0 <= result["host_cpu"][phase]["steal"] < 1, phase
     assert result["cpu_count"] == os.cpu_count() and result["items"] == 50
