@@ -362,31 +362,39 @@ def _compare_backends(items: list[dict[str, Any]], embedder: Any, screener: Scre
     return backends
 
 
-def _measure_pipeline(services: Services, items: list[dict[str, Any]]) -> tuple[float, float, float | None]:
-    """Items/s through the running workers, the share that reached the transformer, and the
-    workers' CPU milliseconds per item."""
+@dataclass(frozen=True)
+class PipelineFigures:
+    items_per_s: float
+    candidate_share: float  # of the items, those that reached the transformer
+    worker_cpu_ms_per_item: float | None
+    host_cpu: dict[str, float] | None  # busy and stolen shares over the same timed stretch
+
+
+def _measure_pipeline(services: Services, items: list[dict[str, Any]]) -> PipelineFigures:
+    """Items through the running workers, timed from the first send until the workers count them all matched."""
     warm = _renamed(bench_items(40), "warm")  # first batches pay for lazy initialisation
     _produce(services.servers, services.names.news, warm, security=services.security)
     _wait_matched(services.workers, len(warm), 120)
     base = services.total(MATCHED)
     embedded_before, candidates_before = services.total(EMBEDDED), services.total(CANDIDATES)
-    cpu_before = _workers_cpu(services)
+    cpu_before, ticks = _workers_cpu(services), read_ticks()
     started = time.perf_counter()
     _produce(services.servers, services.names.news, items, security=services.security)
     finished = _wait_matched(services.workers, base + len(items), max(120, len(items) / 5))
     cpu_ms_per_item = _per_item_ms(cpu_before, _workers_cpu(services), len(items))
+    host = shares(ticks, read_ticks())
     pipeline = len(items) / (finished - started)
     candidate_share = (services.total(CANDIDATES) - candidates_before) / max(1.0, services.total(EMBEDDED) - embedded_before)
     _log(f"pipeline {pipeline:.1f} items/s ({len(services.workers)} worker(s)); {candidate_share:.1%} reached the transformer; "
          f"worker CPU {cpu_ms_per_item} ms an item")
-    return pipeline, candidate_share, cpu_ms_per_item
+    return PipelineFigures(pipeline, candidate_share, cpu_ms_per_item, host)
 
 
 def _result(
     *, ceiling: float, pipeline: float, naive: float, p50: float, p99: float, offered: float, embedder: Any, settings: Settings,
     rss: float, services: Services, n: int, latencies: list[float], blocks: float, loop_max: float, n_background: int,
     n_relevant: int, candidate_share: float, background_alerts: int, backends: dict[str, Any], n_non_english: int = 0,
-    host_cpu: dict[str, Any] | None = None, worker_cpu_ms_per_item: float | None = None,
+    host_cpu: dict[str, Any], worker_cpu_ms_per_item: float | None = None,
 ) -> dict[str, Any]:
     """The --json object, from run_bench's measurements."""
     return {
@@ -410,8 +418,9 @@ def _result(
         "mix": {"background": n_background, "relevant": n_relevant, "non_english_background": n_non_english},
         "candidate_share": round(candidate_share, 4),
         "alerts_per_10k_background": round(background_alerts * 10_000 / n_background, 1) if n_background else None,
-        # Share of the host's CPU time used, and taken by the hypervisor ("steal"), per phase; null off Linux.
-        "host_cpu": host_cpu or {},
+        # Per phase: the share of the host's CPU time that was busy, and the share the hypervisor took
+        # ("steal"); a phase's entry is null off Linux.
+        "host_cpu": host_cpu,
         # The workers' CPU time per item in the pipeline phase: steadier than items/s on a shared host.
         "worker_cpu_ms_per_item": worker_cpu_ms_per_item,
         **({"backends": backends} if backends else {}),
@@ -441,9 +450,9 @@ def run_bench(
         backends = _compare_backends(items, embedder, screener, settings) if compare_backends else {}
 
         blocks_before = _loop_blocks(services)
-        ticks = read_ticks()
-        pipeline, candidate_share, worker_cpu_ms_per_item = _measure_pipeline(services, items)
-        host_cpu = {"pipeline": shares(ticks, read_ticks())}
+        figures = _measure_pipeline(services, items)
+        pipeline, candidate_share = figures.items_per_s, figures.candidate_share
+        host_cpu = {"pipeline": figures.host_cpu}
 
         # Latency at half that rate, long enough for a steady state.
         offered = pipeline / 2
@@ -471,7 +480,7 @@ def run_bench(
         _log(f"naive {naive:.1f} items/s over {naive_n} items")
         return _result(
             ceiling=ceiling, pipeline=pipeline, naive=naive, p50=p50, p99=p99, offered=offered, embedder=embedder, settings=settings, rss=rss, services=services, n=n, latencies=latencies, blocks=blocks, loop_max=loop_max, n_background=n_background, n_relevant=n_relevant, candidate_share=candidate_share, background_alerts=background_alerts, backends=backends, host_cpu=host_cpu,
-            worker_cpu_ms_per_item=worker_cpu_ms_per_item,
+            worker_cpu_ms_per_item=figures.worker_cpu_ms_per_item,
             n_non_english=sum(1 for row in items if str(row["id"]).startswith(BACKGROUND_PREFIX + "ne")),
         )
     finally:

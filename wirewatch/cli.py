@@ -313,7 +313,7 @@ def status(settings: Settings, url: str | None, as_json: bool) -> int:
 @click.option("--workers", type=int, default=1, show_default=True, help="worker processes sharing the partitions")
 @click.option("--compare-backends", is_flag=True, help="also time ONNX fp32 and int8 against torch")
 @click.option("--latency-seconds", type=float, default=60.0, show_default=True,
-              help="how long to offer load for the latency figure (about 100 alerts at half load on one worker)")
+              help="how long to offer load for the latency figure (on the --background mix, about 100 alerts at half load on one worker)")
 @click.option("--background", type=click.Path(path_type=Path), help="JSON lines of background news: bench a firehose mix")
 @click.option("--relevant-share", type=float, default=0.02, show_default=True, help="share of dev items in the --background mix")
 @click.option("--non-english-share", type=float, default=0.0, show_default=True,

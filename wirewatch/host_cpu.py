@@ -2,7 +2,7 @@
 
 On a virtual machine the host can run other guests on our cores: that time shows as "steal" in
 /proc/stat. The same bench on the same code then gives very different figures (measured on the
-2-core machine wirewatch is built on: 7% to 46% steal between latency runs, minutes apart), so
+2-core machine wirewatch is built on: 6% to 46% steal between latency runs, minutes apart), so
 the bench reports it beside each figure, and a reader can tell a slow run from a slow machine.
 """
 
@@ -35,7 +35,8 @@ def read_ticks(path: Path = PROC_STAT) -> CpuTicks | None:
 
 
 def shares(before: CpuTicks | None, after: CpuTicks | None) -> dict[str, float] | None:
-    """{"busy": share of CPU time we used, "steal": share the hypervisor took} between two reads."""
+    """{"busy": share of the machine's CPU time that was busy, "steal": share the hypervisor took}
+    between two reads."""
     if before is None or after is None:
         return None
     busy, idle, steal = after.busy - before.busy, after.idle - before.idle, after.steal - before.steal
@@ -51,8 +52,8 @@ def process_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float | None:
     Unlike items per second, CPU time per item hardly moves with the host's stolen time: the
     hypervisor's share is not charged to the process, so it compares code across noisy runs."""
     try:
-        stat = (proc / str(pid) / "stat").read_text(encoding="ascii")
-        fields = stat[stat.rindex(")") + 2 :].split()
+        stat = (proc / str(pid) / "stat").read_bytes()  # bytes: a process name may be any bytes
+        fields = stat[stat.rindex(b")") + 2 :].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None

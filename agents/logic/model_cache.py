@@ -33,7 +33,8 @@ def new_staging(directory: Path) -> Path:
     it was then left by a build that died, and is removed, or each crash would leave a model-sized
     folder behind."""
     for leftover in directory.parent.glob(f"{glob.escape(directory.name)}.building-*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+        if leftover.name.rpartition("-")[2].isdigit():  # named by new_staging: .building-<pid>
+            shutil.rmtree(leftover, ignore_errors=True)
     staging = directory.with_name(f"{directory.name}.building-{os.getpid()}")
     staging.mkdir(parents=True)
     return staging

@@ -44,12 +44,14 @@ def test_a_folder_wirewatch_did_not_make_is_left_alone(tmp_path: Path) -> None:
 
 
 def test_a_staging_folder_left_by_a_build_that_died_is_removed(tmp_path: Path) -> None:
-    target = tmp_path / "onnx-model"
-    leftover = tmp_path / "onnx-model.building-999999"
+    target = tmp_path / "onnx[model]"  # brackets: the name is matched literally, not as a pattern
+    leftover = tmp_path / "onnx[model].building-999999"
     leftover.mkdir()
     (leftover / "model.onnx").write_bytes(b"half written")
-    neighbour = tmp_path / "onnx-model-other.building-1"  # another folder's build: not ours to touch
-    neighbour.mkdir()
+    not_ours = [tmp_path / "onnx[model].building-notes", tmp_path / "onnxm.building-1", tmp_path / "onnx[model]-other.building-1"]
+    for folder in not_ours:
+        folder.mkdir()
     staging = new_staging(target)
     assert staging.is_dir() and not any(staging.iterdir())
-    assert not leftover.exists() and neighbour.exists()
+    assert not leftover.exists()
+    assert all(folder.exists() for folder in not_ours)
