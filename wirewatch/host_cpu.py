@@ -49,8 +49,9 @@ def shares(before: CpuTicks | None, after: CpuTicks | None) -> dict[str, float] 
 def process_cpu_seconds(pid: int, proc: Path = Path("/proc")) -> float | None:
     """CPU time (user + system) a process has used so far; None if it is gone or not on Linux.
 
-    Unlike items per second, CPU time per item hardly moves with the host's stolen time: the
-    hypervisor's share is not charged to the process, so it compares code across noisy runs."""
+    The hypervisor's share is not charged to the process, so CPU time per item moves much less
+    with the host's stolen time than items per second do (10.9 - 13.4 ms against 84 - 124 items/s
+    in three runs of the same code), and compares code across noisy runs better."""
     try:
         stat = (proc / str(pid) / "stat").read_bytes()  # bytes: a process name may be any bytes
         fields = stat[stat.rindex(b")") + 2 :].split()
